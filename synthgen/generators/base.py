@@ -1,0 +1,90 @@
+"""The interface every frozen backbone implements (DESIGN.md, "Interfaces worth keeping stable").
+
+Latents are always a tensor (B, num_ws, latent_dim):
+- StyleGAN2: w+ (num_ws entries of w, latent_dim = w_dim);
+- BigGAN-deep: z (num_ws = 1, latent_dim = z_dim), the class is a property of the
+  generator instance (chosen when it is loaded), w_avg is zeros.
+
+`synthesize` returns the feature tap and the photo in one pass. StyleGAN2's image is
+the sum of the ToRGB outputs of every resolution (skip architecture), so the photo
+cannot be computed from the last feature map alone; the `rgb` domain's "regressor"
+is therefore the generator's own image path, which `synthesize` runs alongside.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.seeding import per_index_normal
+
+
+@dataclass
+class Synthesis:
+    features: torch.Tensor  # (B, feature_channels, H, W): the tap the regressors read
+    rgb: torch.Tensor  # (B, 3, resolution, resolution) in [-1, 1]
+
+
+class FrozenGenerator(nn.Module, abc.ABC):
+    """A pretrained generator that never trains: eval mode, no gradients to its weights."""
+
+    latent_kind: str  # "w+" or "z+class"
+    num_ws: int
+    latent_dim: int
+    z_dim: int
+    resolution: int
+    feature_channels: int
+    feature_resolution: int
+
+    # -- latents -----------------------------------------------------------------
+    def sample_z(self, indices: Sequence[int], seed: int) -> torch.Tensor:
+        """(B, z_dim) standard-normal z; row k depends only on (seed, indices[k])."""
+        z = per_index_normal(seed, indices, self.z_dim, stream=0)
+        return torch.from_numpy(z).to(self.w_avg.device)
+
+    @abc.abstractmethod
+    def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        """z (B, z_dim) -> latents (B, num_ws, latent_dim), truncated toward w_avg."""
+
+    def sample_latents(
+        self, indices: Sequence[int], seed: int, truncation_psi: float = 1.0
+    ) -> torch.Tensor:
+        """Latents for sample indices: a pure function of (weights, seed, index, psi)."""
+        return self.map(self.sample_z(indices, seed), truncation_psi)
+
+    @property
+    @abc.abstractmethod
+    def w_avg(self) -> torch.Tensor:
+        """(latent_dim,) the average latent: encoders predict offsets from it."""
+
+    # -- synthesis ---------------------------------------------------------------
+    @abc.abstractmethod
+    def synthesize(
+        self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None
+    ) -> Synthesis:
+        """One pass: feature tap and photo. noise_seeds (B,) int64 draws per-sample noise;
+        None uses the constant noise buffers (deterministic)."""
+
+    def features(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> torch.Tensor:
+        return self.synthesize(latents, noise_seeds).features
+
+    # -- identity ----------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every weight and buffer in sorted-name order: which generator this is."""
+        from synthgen.generators.fingerprint import state_fingerprint
+
+        return state_fingerprint(self.state_dict())
+
+    def freeze(self) -> "FrozenGenerator":
+        self.eval()
+        self.requires_grad_(False)
+        return self
+
+    def train(self, mode: bool = True) -> "FrozenGenerator":
+        # A frozen generator stays in eval mode whatever its parent module does.
+        return super().train(False)
