@@ -1,0 +1,183 @@
+"""The anchor: one domain's encoder + regressor, bound to one generator, in one file.
+
+File format: a safetensors file whose tensors are `encoder.*` and `regressor.*` (the rgb
+domain has no regressor) and whose metadata key `synthgen_anchor` holds a JSON object:
+format version, domain spec, encoder and regressor configs, working size, generator
+fingerprint, training steps, final losses and the synthgen version. Weights are stored
+exactly as trained (no dtype change), so a save/load round trip is bit-exact.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from synthgen import __version__
+from synthgen.anchors.encoder import Encoder, EncoderConfig
+from synthgen.anchors.regressor import Regressor, RegressorConfig
+from synthgen.anchors.spec import DomainSpec, DomainSpecError
+from synthgen.generators.base import FrozenGenerator, Synthesis
+
+METADATA_KEY = "synthgen_anchor"
+FORMAT_VERSION = 1
+
+
+class AnchorFileError(ValueError):
+    """A file that is not a readable synthgen anchor."""
+
+
+class AnchorMismatchError(ValueError):
+    """An anchor trained for a different generator than the one it is used with."""
+
+    def __init__(self, path: object, anchor_fingerprint: str, generator_fingerprint: str):
+        super().__init__(
+            f"{path}: this anchor was fit for generator {anchor_fingerprint[:12]} but the generator "
+            f"given is {generator_fingerprint[:12]}; anchors only work with their own generator — "
+            "fit the domain again for this generator (synthgen fit) or pass the generator it was fit for"
+        )
+
+
+class Anchor(nn.Module):
+    """E_d and R_d of one domain (R_d is None when the domain is the generator's own photo)."""
+
+    def __init__(
+        self, spec: DomainSpec, encoder: Encoder, regressor: Regressor | None,
+        generator_fingerprint: str, size: int, metadata: dict | None = None,
+    ):
+        super().__init__()
+        if (regressor is None) != spec.from_generator:
+            raise ValueError(f"domain {spec.name!r}: a regressor is needed exactly when the domain is not the generator's photo")
+        self.spec = spec
+        self.encoder = encoder
+        self.regressor = regressor
+        self.generator_fingerprint = generator_fingerprint
+        self.size = size  # working side: encoder input and regressor output
+        self.metadata = dict(metadata or {})
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder input (B, in_channels, S, S) -> latents (B, num_ws, latent_dim)."""
+        return self.encoder(x)
+
+    def regress(self, synthesis: Synthesis) -> torch.Tensor:
+        """One generator pass -> raw domain output (B, out_channels, S, S)."""
+        if self.regressor is None:
+            rgb = synthesis.rgb
+            if rgb.shape[-1] != self.size:
+                rgb = nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+            return rgb
+        return self.regressor(synthesis.features)
+
+    def check_generator(self, generator: FrozenGenerator, fingerprint: str | None = None, path: object = "anchor") -> None:
+        fp = fingerprint or generator.fingerprint
+        if fp != self.generator_fingerprint:
+            raise AnchorMismatchError(path, self.generator_fingerprint, fp)
+
+    def describe(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "domain": self.spec.to_dict(),
+            "encoder": self.encoder.cfg.to_dict(),
+            "regressor": None if self.regressor is None else self.regressor.cfg.to_dict(),
+            "size": self.size,
+            "generator_fingerprint": self.generator_fingerprint,
+            "synthgen_version": __version__,
+            **{k: v for k, v in self.metadata.items() if k not in ("domain", "encoder", "regressor")},
+        }
+
+
+def build_anchor(spec: DomainSpec, generator: FrozenGenerator, size: int, encoder_cfg: EncoderConfig,
+                 regressor_widths: tuple[int, ...] = RegressorConfig.widths, fingerprint: str | None = None) -> Anchor:
+    """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`."""
+    encoder = Encoder(encoder_cfg, size, generator.w_avg.detach().cpu())
+    regressor = None
+    if not spec.from_generator:
+        regressor = Regressor(RegressorConfig(
+            in_channels=generator.feature_channels, out_channels=spec.out_channels,
+            widths=tuple(regressor_widths), out_size=size,
+        ))
+    return Anchor(spec, encoder, regressor, fingerprint or generator.fingerprint, size)
+
+
+def anchor_state(anchor: Anchor) -> dict[str, torch.Tensor]:
+    state = {f"encoder.{k}": v for k, v in anchor.encoder.state_dict().items()}
+    if anchor.regressor is not None:
+        state.update({f"regressor.{k}": v for k, v in anchor.regressor.state_dict().items()})
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def save_anchor(anchor: Anchor, path: str | Path) -> Path:
+    """Write the anchor file atomically (a crash never leaves a half-written anchor)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    meta = json.dumps(anchor.describe(), sort_keys=True)
+    save_file(anchor_state(anchor), str(tmp), metadata={METADATA_KEY: meta})
+    os.replace(tmp, path)
+    return path
+
+
+def read_anchor_metadata(path: str | Path) -> dict:
+    """The anchor's JSON metadata without loading its weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise AnchorFileError(f"anchor file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AnchorFileError(f"{path}: not a safetensors file ({str(exc).splitlines()[0]}); pass an anchor written by synthgen fit") from None
+    if raw is None:
+        raise AnchorFileError(f"{path}: a safetensors file but not a synthgen anchor (no '{METADATA_KEY}' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise AnchorFileError(f"{path}: anchor metadata is not valid JSON; fit the anchor again") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise AnchorFileError(f"{path}: anchor format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+    return meta
+
+
+def load_anchor(path: str | Path, generator: FrozenGenerator | None = None, fingerprint: str | None = None) -> Anchor:
+    """Read an anchor file; with `generator`, refuse it unless it was fit for that generator.
+
+    fingerprint: the generator's fingerprint when already known (it hashes every weight).
+    """
+    path = Path(path)
+    meta = read_anchor_metadata(path)
+    try:
+        spec = DomainSpec.from_dict(meta["domain"], source=f"{path} (domain)")
+        enc_cfg = EncoderConfig.from_dict(meta["encoder"])
+        reg_cfg = None if meta["regressor"] is None else RegressorConfig.from_dict(meta["regressor"])
+        size = int(meta["size"])
+        gen_fp = str(meta["generator_fingerprint"])
+    except (KeyError, TypeError, DomainSpecError) as exc:
+        raise AnchorFileError(f"{path}: incomplete anchor metadata ({exc}); fit the anchor again") from None
+    if generator is not None:
+        fp = fingerprint or generator.fingerprint
+        if fp != gen_fp:
+            raise AnchorMismatchError(path, gen_fp, fp)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise AnchorFileError(f"{path}: unreadable anchor weights ({str(exc).splitlines()[0]})") from None
+    enc_cfg.trunk_weights = None  # the trunk's initial weights are already inside the anchor
+    encoder = Encoder(enc_cfg, size)
+    regressor = None if reg_cfg is None else Regressor(reg_cfg)
+    try:
+        encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+        if regressor is not None:
+            regressor.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("regressor.")})
+    except RuntimeError as exc:
+        raise AnchorFileError(f"{path}: weights do not match the anchor's configs ({str(exc).splitlines()[0]})") from None
+    extra = {k: v for k, v in meta.items() if k not in ("format_version", "domain", "encoder", "regressor", "size",
+                                                       "generator_fingerprint", "synthgen_version")}
+    anchor = Anchor(spec, encoder, regressor, gen_fp, size, metadata=extra)
+    anchor.metadata["synthgen_version"] = meta.get("synthgen_version")
+    return anchor.eval()

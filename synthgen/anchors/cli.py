@@ -1,0 +1,92 @@
+"""`synthgen fit` and `synthgen translate`: option parsing over anchors.fit / anchors.translate."""
+from __future__ import annotations
+
+import click
+
+from synthgen.anchors.encoder import TRUNKS
+
+DEVICES = click.Choice(["auto", "cpu", "cuda"])
+
+
+def _user_errors():
+    """Exceptions a user's input can cause; each carries a one-line message."""
+    from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError
+    from synthgen.anchors.codecs import DomainFileError
+    from synthgen.anchors.fit import FitError
+    from synthgen.anchors.spec import DomainSpecError
+    from synthgen.anchors.translate import TranslateError
+    from synthgen.data.folders import DataFolderError
+    from synthgen.generators.errors import CheckpointError
+
+    return (AnchorFileError, AnchorMismatchError, DomainFileError, FitError, DomainSpecError, TranslateError,
+            DataFolderError, CheckpointError, FileNotFoundError)
+
+
+@click.command()
+@click.option("--domain", required=True, help="Built-in domain name (rgb, seg, sketch, landmark) or a domain spec .json path.")
+@click.option("--data", required=True, type=click.Path(), help="Folder of the domain's files (recursive), or WebDataset .tar shards with --field.")
+@click.option("--generator", required=True, type=click.Path(), help="Generator checkpoint (synthgen .safetensors, rosinality .pt, NVIDIA .pkl, BigGAN folder).")
+@click.option("--out", required=True, type=click.Path(), help="Anchor file to write, e.g. anchors/seg.safetensors.")
+@click.option("--run-dir", type=click.Path(), default=None, help="Run folder (checkpoint, stats.jsonl, previews); default runs/fit-<out stem>. The same command resumes from it.")
+@click.option("--steps", type=click.IntRange(1), default=3000, show_default=True, help="Optimisation steps.")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Batch size per process.")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate of encoder and regressor.")
+@click.option("--lambda-rec", type=float, default=None, help="Reconstruction weight (default: the domain kind's preset).")
+@click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
+@click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
+@click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
+@click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")
+@click.option("--encoder", type=click.Choice(TRUNKS), default="resnet18-small", show_default=True, help="Encoder trunk.")
+@click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
+@click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and data order.")
+@click.option("--preview-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between preview grids (0: only at the end).")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (always at the end).")
+@click.option("--num-workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers for data that does not fit in memory.")
+@click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where to train.")
+@click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default="no", show_default=True, help="Autocast precision (fp16 needs a GPU).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def fit(domain, data, generator, out, run_dir, **options) -> None:
+    """Anchor one domain to a frozen generator; write one anchor file."""
+    from synthgen.anchors.fit import fit as run_fit
+
+    try:
+        path = run_fit(domain, data, generator, out, run_dir=run_dir, **options)
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path}")
+
+
+def _parse_anchor_paths(values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for v in values:
+        if "=" not in v:
+            raise click.UsageError(f"--anchor expects DOMAIN=PATH, got {v!r}")
+        name, path = v.split("=", 1)
+        pairs[name] = path
+    return pairs
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--from", "source", required=True, help="Source domain (an anchor name).")
+@click.option("--to", "targets", required=True, help="Comma-separated target domains, e.g. rgb,sketch,landmark.")
+@click.option("--generator", required=True, type=click.Path(), help="The generator the anchors were fit for.")
+@click.option("--anchors", type=click.Path(), default=None, help="Folder of <domain>.safetensors anchors.")
+@click.option("--anchor", "anchor_paths", multiple=True, help="DOMAIN=PATH of an anchor file (repeatable; overrides --anchors).")
+@click.option("--out", required=True, type=click.Path(), help="Output folder: <out>/<target>/<input stem>.png.")
+@click.option("--multimodal", type=click.IntRange(0), default=0, show_default=True, help="K style-mixed renderings per input (fine w+ entries from K random latents).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the multimodal styles.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Inputs per generator pass.")
+@click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoint inputs: side of the image the coordinates refer to.")
+@click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where to run.")
+def translate(inputs, source, targets, anchor_paths, **options) -> None:
+    """Translate INPUTS (files or folders) from one domain into others."""
+    from synthgen.anchors.translate import translate as run_translate
+
+    target_list = [t.strip() for t in targets.split(",") if t.strip()]
+    try:
+        written = run_translate(source, target_list, inputs=inputs, anchor_paths=_parse_anchor_paths(anchor_paths), **options)
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {len(written)} files under {options['out']}")

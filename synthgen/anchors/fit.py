@@ -1,0 +1,316 @@
+"""`synthgen fit`: anchor one domain to a frozen generator (paper sec. 3, eq. 3-6).
+
+x -> E_d -> latents -> G (frozen) -> features -> R_d -> x_hat, trained on unpaired files of
+the domain alone. Only E_d and R_d learn (for the rgb domain R is G's own image path and
+only E learns). The run folder holds the resolved config, a checkpoint, stats.jsonl and
+preview grids; running the same command again resumes from the checkpoint at the same
+step with the same data order (batches are a pure function of (seed, step)).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from synthgen import __version__
+from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, save_anchor
+from synthgen.anchors.codecs import compact_to_decoded, decode, to_input, to_rgb_preview, to_target
+from synthgen.anchors.encoder import EncoderConfig
+from synthgen.anchors.losses import (
+    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, reconstruction_loss,
+)
+from synthgen.anchors.spec import DomainSpec, load_domain_spec
+from synthgen.data.folders import DomainDataset, StepBatchSampler
+from synthgen.generators.base import FrozenGenerator
+
+CHECKPOINT = "checkpoint.pt"
+STATS = "stats.jsonl"
+# Settings a resumed run must share with the run it continues.
+RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "regressor_widths",
+               "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
+
+
+class FitError(ValueError):
+    """A fit that cannot start; the message says what to change."""
+
+
+@dataclass
+class FitConfig:
+    steps: int = 3000  # optimisation steps (paper: anchoring visible by 3k, details to 200k)
+    batch_size: int = 4  # per process, as released
+    lr: float = 1e-4  # Adam (paper)
+    lambda_rec: float | None = None  # None = the domain kind's preset (losses.PRESETS)
+    lambda_latent: float | None = None
+    lambda_adv: float | None = None  # > 0 needs real_rgb
+    real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
+    size: int | None = None  # working side of E's input and R's output; None = generator resolution
+    encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
+    regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head
+    seed: int = 0  # initial weights and data order
+    preview_every: int = 500  # steps between preview grids (0 = only at the end)
+    checkpoint_every: int = 500  # steps between checkpoints (and always at the end)
+    device: str = "auto"  # auto | cpu | cuda
+    mixed_precision: str = "no"  # no | bf16 | fp16 (GPU)
+    field: str | None = None  # WebDataset field (e.g. seg.png) when data holds .tar shards
+    points_frame: int | None = None  # keypoints: side of the image the coordinates refer to
+    preload_bytes: int = 1 << 30  # decoded training files kept in memory
+    num_workers: int = 0  # DataLoader workers when files do not fit in memory
+    progress: bool = True  # tqdm bar
+
+
+def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
+    preset = default_weights(spec)
+    weights = LossWeights(
+        rec=preset.rec if cfg.lambda_rec is None else cfg.lambda_rec,
+        latent=preset.latent if cfg.lambda_latent is None else cfg.lambda_latent,
+        adv=(preset.adv if cfg.real_rgb else 0.0) if cfg.lambda_adv is None else cfg.lambda_adv,
+    )
+    if weights.adv > 0 and not cfg.real_rgb:
+        raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
+    return weights
+
+
+def default_run_dir(out: str | Path) -> Path:
+    return Path("runs") / f"fit-{Path(out).stem}"
+
+
+def _discriminator(resolution: int) -> nn.Module:
+    """A fresh StyleGAN2 discriminator, 32 channels at full resolution doubling to 512."""
+    from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+
+    return StyleGAN2Discriminator(DiscriminatorConfig(size=resolution, channel_multiplier=1,
+                                                      channel_base=32 * resolution, channel_max=512))
+
+
+class AnchorStep(nn.Module):
+    """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output)."""
+
+    def __init__(self, anchor: Anchor):
+        super().__init__()
+        self.anchor = anchor
+
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator):
+        latents = self.anchor.encode(x)  # (B, num_ws, D)
+        synthesis = generator.synthesize(latents)  # gradients flow through G into E
+        return latents, synthesis.rgb, self.anchor.regress(synthesis)
+
+
+def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
+        run_dir: str | Path | None = None, **options) -> Path:
+    """Anchor `domain` to `generator` on the files under `data`; write the anchor to `out`.
+
+    options: any FitConfig field. Returns the anchor path. Rerunning with the same
+    run_dir resumes; a larger `steps` continues training.
+    """
+    cfg = FitConfig(**options)
+    return _Fit(domain, data, generator, Path(out), Path(run_dir) if run_dir else default_run_dir(out), cfg).run()
+
+
+class _Fit:
+    def __init__(self, domain, data, generator, out: Path, run_dir: Path, cfg: FitConfig):
+        from accelerate import Accelerator
+
+        if cfg.steps < 1 or cfg.batch_size < 1:
+            raise FitError("steps and batch_size must be >= 1")
+        self.cfg, self.out, self.run_dir = cfg, out, run_dir
+        self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
+        self.weights = resolve_weights(self.spec, cfg)
+        device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device
+        if device == "auto":
+            device = "cpu"
+        if device == "cpu" and cfg.mixed_precision == "fp16":
+            raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
+        self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
+        if isinstance(generator, FrozenGenerator):
+            self.generator = generator
+        else:
+            from synthgen.generators import load_generator
+
+            self.generator = load_generator(generator)
+        self.generator = self.generator.freeze().to(self.acc.device)
+        self.fingerprint = self.generator.fingerprint
+        self.size = cfg.size or self.generator.resolution
+        self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
+                                  preload_bytes=cfg.preload_bytes)
+        self.real = None
+        if self.weights.adv > 0:
+            rgb = DomainSpec(name="real_rgb", kind="image", channels=3)
+            self.real = DomainDataset(rgb, cfg.real_rgb, self.generator.resolution, preload_bytes=cfg.preload_bytes)
+        self.resolved = {
+            "domain": self.spec.to_dict(), "data": str(Path(data).resolve()), "field": cfg.field,
+            "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
+            "encoder": cfg.encoder, "regressor_widths": list(cfg.regressor_widths),
+            "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
+            "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
+            "world_size": self.acc.num_processes, "synthgen_version": __version__,
+        }
+
+    # -- setup -------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, gen = self.cfg, self.generator
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels, num_ws=gen.num_ws,
+                                    latent_dim=gen.latent_dim, latent_kind=gen.latent_kind)
+            self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, cfg.regressor_widths, self.fingerprint)
+            self.disc = _discriminator(gen.resolution) if self.real is not None else None
+        self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
+
+    def _resume(self) -> int:
+        ckpt_path = self.run_dir / CHECKPOINT
+        cfg_path = self.run_dir / "config.json"
+        if not ckpt_path.is_file():
+            return 0
+        if cfg_path.is_file():
+            old = json.loads(cfg_path.read_text())
+            changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
+            if changed:
+                raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
+                               "rerun with the same settings to resume, or pass a new --run-dir")
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        state = ckpt["anchor"]
+        self.anchor.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+        if self.anchor.regressor is not None:
+            self.anchor.regressor.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("regressor.")})
+        self.opt.load_state_dict(ckpt["opt"])
+        if self.disc is not None:
+            self.disc.load_state_dict(ckpt["disc"])
+            self.opt_d.load_state_dict(ckpt["opt_d"])
+        return int(ckpt["step"])
+
+    def _save_checkpoint(self, step: int) -> None:
+        if not self.acc.is_main_process:
+            return
+        ckpt = {"step": step, "anchor": anchor_state(self.anchor), "opt": self.opt.state_dict()}
+        if self.disc is not None:
+            ckpt["disc"] = self.acc.unwrap_model(self.disc).state_dict()
+            ckpt["opt_d"] = self.opt_d.state_dict()
+        tmp = self.run_dir / (CHECKPOINT + ".tmp")
+        torch.save(ckpt, tmp)
+        os.replace(tmp, self.run_dir / CHECKPOINT)
+
+    # -- loop --------------------------------------------------------------------
+    def run(self) -> Path:
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.cfg, self.acc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._build()
+        start = self._resume()
+        if acc.is_main_process:
+            (self.run_dir / "config.json").write_text(json.dumps(self.resolved, indent=1) + "\n")
+            _truncate_stats(self.run_dir / STATS, start)
+            if self.data.skipped:
+                acc.print(self.data.skipped_report())
+        model = AnchorStep(self.anchor)
+        model, self.opt = acc.prepare(model, self.opt)
+        if self.disc is not None:
+            self.disc, self.opt_d = acc.prepare(self.disc, self.opt_d)
+        batches = self._loader(self.data, start)
+        reals = self._loader(self.real, start) if self.real is not None else None
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and acc.is_main_process),
+                   desc=f"fit {self.spec.name}", dynamic_ncols=True)
+        model.train()
+        w_avg = self.generator.w_avg
+        stats_file = open(self.run_dir / STATS, "a") if acc.is_main_process else None
+        try:
+            for step in range(start, cfg.steps):
+                batch = next(batches).to(acc.device)
+                with acc.autocast():
+                    x = to_input(self.spec, batch, self.size)
+                    latents, rgb, raw = model(x, self.generator)
+                    losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size)),
+                              "latent": latent_loss(latents, w_avg)}
+                    if self.disc is not None:
+                        losses["adv"] = g_nonsaturating_loss(self.disc(rgb))
+                    loss = sum(getattr(self.weights, k) * v for k, v in losses.items())
+                self.opt.zero_grad(set_to_none=True)
+                acc.backward(loss)
+                self.opt.step()
+                if self.disc is not None:
+                    losses["d"] = self._disc_step(next(reals).to(acc.device), rgb.detach())
+                record = {"step": step + 1, "loss": float(loss.detach())}
+                record.update({k: float(v.detach()) for k, v in losses.items()})
+                if stats_file:
+                    stats_file.write(json.dumps(record) + "\n")
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"})
+                done = step + 1
+                if cfg.preview_every and done % cfg.preview_every == 0:
+                    self._preview(done, batch, raw, rgb)
+                if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != cfg.steps:
+                    if stats_file:
+                        stats_file.flush()
+                    self._save_checkpoint(done)
+            if start < cfg.steps:
+                self._preview(cfg.steps, batch, raw, rgb)
+        finally:
+            bar.close()
+            if stats_file:
+                stats_file.close()
+        self._save_checkpoint(max(start, cfg.steps))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
+            save_anchor(self.anchor, self.out)
+        acc.wait_for_everyone()
+        return self.out
+
+    def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        with self.acc.autocast():
+            d_loss = d_logistic_loss(self.disc(real.float() / 127.5 - 1.0), self.disc(fake))
+        self.opt_d.zero_grad(set_to_none=True)
+        self.acc.backward(d_loss)
+        self.opt_d.step()
+        return d_loss.detach()
+
+    def _loader(self, dataset: DomainDataset, start: int):
+        sampler = StepBatchSampler(len(dataset), self.cfg.batch_size, self.cfg.seed, start, self.cfg.steps,
+                                   self.acc.process_index, self.acc.num_processes)
+        workers = 0 if dataset.fully_preloaded else self.cfg.num_workers
+        return iter(DataLoader(dataset, batch_sampler=sampler, num_workers=workers))
+
+    def _preview(self, step: int, batch: torch.Tensor, raw: torch.Tensor, rgb: torch.Tensor) -> None:
+        """A grid PNG: one row per sample, columns input | reconstruction | generated photo."""
+        if not self.acc.is_main_process:
+            return
+        from PIL import Image
+
+        n, s = min(4, batch.shape[0]), self.size
+        photo_spec = DomainSpec(name="photo", kind="image", channels=3)
+        cols = [
+            to_rgb_preview(self.spec, compact_to_decoded(self.spec, batch[:n].cpu().numpy()), s),
+            to_rgb_preview(self.spec, decode(self.spec, raw[:n]), s),
+            to_rgb_preview(photo_spec, decode(photo_spec, rgb[:n]), s),
+        ]
+        grid = np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)  # (n*S, 3*S, 3)
+        (self.run_dir / "previews").mkdir(exist_ok=True)
+        Image.fromarray(grid).save(self.run_dir / "previews" / f"step_{step:07d}.png")
+
+    def _summary(self, steps: int) -> dict:
+        tail = _read_stats(self.run_dir / STATS)[-10:]
+        keys = [k for k in (tail[0] if tail else {}) if k != "step"]
+        final = {k: float(np.mean([r[k] for r in tail])) for k in keys}
+        return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
+                "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "lr", "batch_size", "seed",
+                                                           "real_rgb", "world_size")}}
+
+
+def _read_stats(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _truncate_stats(path: Path, step: int) -> None:
+    """Drop records past the checkpoint, so a resumed run does not log a step twice."""
+    rows = [r for r in _read_stats(path) if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -1,0 +1,55 @@
+"""The anchoring objective (paper eq. 3-6) and its per-kind default weights."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from synthgen.anchors.spec import DomainSpec
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    rec: float  # lambda_rec: reconstruction of the domain image (eq. 4)
+    latent: float  # lambda_latent: keeps E(x) near w_avg, inside G's well-behaved region (eq. 5)
+    adv: float  # lambda_adv: realism of the generated photo, needs real photos (eq. 6)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# The method's released settings (REFERENCE.md): seg 1 / 0.005 / 0.01; sketch and
+# landmark 10 / 0.02 / 0.02. The rgb domain is plain GAN inversion: MSE on the photo.
+PRESETS: dict[str, LossWeights] = {
+    "mask": LossWeights(rec=1.0, latent=0.005, adv=0.01),
+    "image": LossWeights(rec=10.0, latent=0.02, adv=0.02),
+    "keypoints": LossWeights(rec=10.0, latent=0.02, adv=0.02),
+    "rgb": LossWeights(rec=1.0, latent=0.005, adv=0.0),
+}
+
+
+def default_weights(spec: DomainSpec) -> LossWeights:
+    return PRESETS["rgb" if spec.from_generator else spec.kind]
+
+
+def reconstruction_loss(spec: DomainSpec, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L_rec (eq. 4): cross-entropy for masks, MSE for images and keypoint heatmaps."""
+    if spec.kind == "mask":
+        return F.cross_entropy(raw.float(), target)  # raw (B, K, S, S) logits, target (B, S, S) ids
+    return F.mse_loss(raw.float(), target)
+
+
+def latent_loss(latents: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
+    """L_latent (eq. 5): mean over the batch of ||E(x)_b - w_avg||_2 over all (num_ws, D) entries."""
+    return (latents.float() - w_avg.view(1, 1, -1)).flatten(1).norm(dim=1).mean()
+
+
+def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_adv for E and R (eq. 6): softplus(-D(G(E(x))))."""
+    return F.softplus(-fake_logits.float()).mean()
+
+
+def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's side: softplus(D(fake)) + softplus(-D(real)), no R1 (as released)."""
+    return F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()

@@ -1,0 +1,1 @@
+"""Benchmarks: the reference segmenter, translation accuracy, downstream value of synthetic data."""

@@ -1,0 +1,170 @@
+"""(photo, mask) pairs for the segmenter, read into memory from a folder or tar shards.
+
+Two layouts:
+- folder: DIR/rgb/<stem>.png (or .jpg/.webp) and DIR/seg/<stem>.png with the same stems
+  (what `synthgen toyfaces render` writes, and what a user's real dataset looks like);
+- shards: WebDataset tars as `synthgen sample` writes them (DIR/shards/*.tar, DIR/*.tar,
+  or one .tar), fields `<key>.rgb.png` and `<key>.seg.png`.
+
+Masks are single-channel PNGs whose pixel value is the class id (often palette mode P):
+they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
+"""
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synthgen.evaluation.errors import PairsError
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass
+class Pairs:
+    images: np.ndarray  # (N, H, W, 3) uint8
+    masks: np.ndarray  # (N, H, W) uint8 class ids
+    keys: list[str]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def decode_photo(data: bytes | Path, size: int | None = None) -> np.ndarray:
+    """PNG/JPEG/WebP -> (H, W, 3) uint8, optionally resized (bicubic) to size x size."""
+    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data).convert("RGB")
+    if size and img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def decode_mask(data: bytes | Path, size: int | None = None, name: str = "mask") -> np.ndarray:
+    """Class-id PNG (mode P, L or I) -> (H, W) uint8, resized with nearest so ids never blend."""
+    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    if img.mode not in ("P", "L", "I", "I;16"):
+        raise PairsError(
+            f"{name} is a {img.mode} image: masks must be single-channel PNGs of class ids "
+            "(palette mode P or grayscale L)"
+        )
+    if size and img.size != (size, size):
+        img = img.resize((size, size), Image.NEAREST)
+    arr = np.asarray(img)
+    if arr.max(initial=0) > 255:
+        raise PairsError(f"{name} holds class id {int(arr.max())} > 255")
+    return arr.astype(np.uint8)
+
+
+def _stems(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes}
+
+
+def read_pair_folder(root: str | Path, n: int | None = None, size: int | None = None) -> Pairs:
+    """The first `n` stems (sorted) of root/rgb + root/seg."""
+    root = Path(root)
+    rgb_dir, seg_dir = root / "rgb", root / "seg"
+    if not rgb_dir.is_dir() or not seg_dir.is_dir():
+        raise PairsError(f"{root} needs rgb/ and seg/ subfolders with the same file stems")
+    photos, masks = _stems(rgb_dir, PHOTO_SUFFIXES), _stems(seg_dir, (".png",))
+    keys = sorted(set(photos) & set(masks))
+    if not keys:
+        raise PairsError(f"{root}: no stem has both rgb/<stem>.png and seg/<stem>.png")
+    keys = keys[:n] if n else keys
+    images = [decode_photo(photos[k], size) for k in keys]
+    labels = [decode_mask(masks[k], size, name=str(masks[k])) for k in keys]
+    return _stack(images, labels, keys, root)
+
+
+def shard_paths(source: str | Path) -> list[Path]:
+    """Tar files of a dataset folder (DIR/shards/*.tar or DIR/*.tar) or a single tar."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".tar":
+        return [source]
+    for folder in (source / "shards", source):
+        tars = sorted(folder.glob("*.tar")) if folder.is_dir() else []
+        if tars:
+            return tars
+    return []
+
+
+def read_pair_shards(tars: list[Path], n: int | None = None, size: int | None = None) -> Pairs:
+    """The first `n` samples holding both rgb.png and seg.png, in shard and key order.
+
+    WebDataset's rule: a member name splits into key and field at the first dot.
+    """
+    images, labels, keys = [], [], []
+    for tar_path in tars:
+        pending: dict[str, dict[str, bytes]] = {}
+        with tarfile.open(tar_path) as tar:
+            for member in tar:
+                if not member.isfile() or "." not in member.name:
+                    continue
+                key, fieldname = member.name.split(".", 1)
+                if fieldname not in ("rgb.png", "seg.png"):
+                    continue
+                sample = pending.setdefault(key, {})
+                sample[fieldname] = tar.extractfile(member).read()
+                if len(sample) == 2:
+                    del pending[key]
+                    images.append(decode_photo(sample["rgb.png"], size))
+                    labels.append(decode_mask(sample["seg.png"], size, name=f"{tar_path}:{key}.seg.png"))
+                    keys.append(Path(key).name)
+                    if n and len(keys) >= n:
+                        return _stack(images, labels, keys, tar_path)
+    if not keys:
+        raise PairsError(f"{tars[0].parent if tars else '?'}: no sample has both rgb.png and seg.png")
+    return _stack(images, labels, keys, tars[-1])
+
+
+def read_pairs(source: str | Path, n: int | None = None, size: int | None = None) -> Pairs:
+    """Pairs from a folder layout (rgb/ + seg/) or from WebDataset shards."""
+    source = Path(source)
+    if not source.exists():
+        raise PairsError(f"{source} does not exist")
+    if (source / "rgb").is_dir() and (source / "seg").is_dir():
+        pairs = read_pair_folder(source, n, size)
+    else:
+        tars = shard_paths(source)
+        if not tars:
+            raise PairsError(
+                f"{source} holds neither rgb/ + seg/ folders nor WebDataset shards (shards/*.tar)"
+            )
+        pairs = read_pair_shards(tars, n, size)
+    if n and len(pairs) < n:
+        raise PairsError(f"{source} holds {len(pairs)} pairs, {n} were asked for: lower --n")
+    return pairs
+
+
+def _stack(images, labels, keys, where) -> Pairs:
+    shapes = {im.shape[:2] for im in images} | {m.shape for m in labels}
+    if len(shapes) != 1:
+        raise PairsError(
+            f"{where}: photos and masks come in several sizes {sorted(shapes)}: pass a size to resize them"
+        )
+    return Pairs(np.stack(images), np.stack(labels), list(keys))
+
+
+def read_photos(source: str | Path, n: int | None = None, size: int = 64) -> np.ndarray:
+    """(N, size, size, 3) uint8 photos from a folder of images, a folder with rgb/, or shards."""
+    source = Path(source)
+    folder = source / "rgb" if (source / "rgb").is_dir() else source
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if folder.is_dir() else []
+    if files:
+        return np.stack([decode_photo(p, size) for p in files[:n]])
+    tars = shard_paths(source)
+    if not tars:
+        raise PairsError(f"{source} holds no photos (*.png, *.jpg, *.webp), rgb/ folder or shards")
+    photos = []
+    for tar_path in tars:
+        with tarfile.open(tar_path) as tar:
+            for member in tar:
+                if member.isfile() and member.name.split(".", 1)[-1] == "rgb.png":
+                    photos.append(decode_photo(tar.extractfile(member).read(), size))
+                    if n and len(photos) >= n:
+                        return np.stack(photos)
+    if not photos:
+        raise PairsError(f"{source}: no rgb.png field in its shards")
+    return np.stack(photos)

@@ -1,0 +1,7 @@
+"""The factory: latents by sample index -> one generator pass -> every regressor -> shards.
+
+Modules, one stage each: `plan` (which indices go to which shard and rank), `sampler`
+(the device loop), `encode` (arrays -> file bytes, in a worker pool), `shard_writer`
+(tar + manifest + stats, atomically), `manifest` (the Parquet schema), `card`
+(dataset.json), `verify`, `preview`, `cli`.
+"""

@@ -1,0 +1,149 @@
+"""Per-sample arrays -> the bytes of its WebDataset fields, in a pool of encoding threads.
+
+Fields of one sample (key = zero-padded index):
+  image domain     -> `{name}.png|webp|jpg` (1 channel: grayscale, 3: RGB)
+  mask domain      -> `{name}.png`, palette mode: pixel values are class ids, the palette
+                      only makes them viewable (lossless whatever --image-format says)
+  keypoints domain -> `{name}.png` (the drawn map, lossless) + `{name}.npy` ((N, 2) float32 x, y)
+  `json`           -> the sample's provenance (index, seed, truncation, style mixing, ...)
+
+PIL's encoders and zlib release the GIL, so threads encode in parallel while the main
+thread keeps the accelerator busy.
+"""
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from synthgen.sample.plan import IMAGE_EXTENSIONS, sample_key
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    image_format: str = "png"  # png | webp | jpeg, for image domains only
+    quality: int = 95  # webp / jpeg quality
+    png_level: int = 1  # zlib compression level of every PNG
+
+
+@dataclass
+class SampleArrays:
+    """One sample as the device loop hands it over: decoded arrays plus facts for its row."""
+
+    index: int
+    arrays: dict[str, dict[str, np.ndarray]]  # domain -> codec output for this sample
+    scores: dict[str, float] = field(default_factory=dict)  # "<domain>_confidence", ... from raw outputs
+    meta: dict[str, Any] = field(default_factory=dict)  # seed, truncation_psi, style mixing, shard
+
+
+@dataclass
+class EncodedSample:
+    key: str
+    index: int
+    fields: dict[str, bytes]  # field name ("rgb.png") -> file bytes
+    row: dict[str, Any]  # the sample's manifest row
+
+
+def domain_fields(spec: Any, image_format: str) -> list[str]:
+    """The field names a domain writes; readers and verify expect exactly these."""
+    if spec.kind == "image":
+        return [f"{spec.name}.{IMAGE_EXTENSIONS[image_format]}"]
+    if spec.kind == "mask":
+        return [f"{spec.name}.png"]
+    if spec.kind == "keypoints":
+        return [f"{spec.name}.npy", f"{spec.name}.png"]
+    raise ValueError(f"domain {spec.name!r} has unknown kind {spec.kind!r}")
+
+
+def sample_fields(specs: Sequence[Any], image_format: str) -> list[str]:
+    names = [f for spec in specs for f in domain_fields(spec, image_format)]
+    return sorted(names + ["json"])
+
+
+def encode_png(image: Image.Image, level: int) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def encode_image(array: np.ndarray, opts: EncodeOptions) -> bytes:
+    """(H, W, C) uint8 with C in {1, 3}."""
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if opts.image_format == "png":
+        return encode_png(image, opts.png_level)
+    buf = io.BytesIO()
+    if opts.image_format == "webp":
+        image.save(buf, format="WEBP", quality=opts.quality, method=4)
+    else:
+        image.save(buf, format="JPEG", quality=opts.quality)
+    return buf.getvalue()
+
+
+def encode_mask(mask: np.ndarray, palette: Sequence[Sequence[int]], level: int) -> bytes:
+    """(H, W) uint8 class ids -> palette PNG whose pixel values are the ids themselves."""
+    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), np.ascontiguousarray(mask).tobytes())
+    image.putpalette([c for rgb in palette for c in rgb])
+    return encode_png(image, level)
+
+
+def encode_npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array, dtype="<f4"), allow_pickle=False)
+    return buf.getvalue()
+
+
+def encode_json(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOptions) -> EncodedSample:
+    from synthgen.sample.manifest import manifest_row
+
+    fields: dict[str, bytes] = {}
+    for spec in specs:
+        arrays = sample.arrays[spec.name]
+        if spec.kind == "image":
+            fields[domain_fields(spec, opts.image_format)[0]] = encode_image(arrays["image"], opts)
+        elif spec.kind == "mask":
+            fields[f"{spec.name}.png"] = encode_mask(arrays["mask"], spec.palette, opts.png_level)
+        else:
+            fields[f"{spec.name}.npy"] = encode_npy(arrays["points"])
+            fields[f"{spec.name}.png"] = encode_png(Image.fromarray(arrays["map"]), opts.png_level)
+    key = sample_key(sample.index)
+    fields["json"] = encode_json({"key": key, "index": sample.index, **sample.meta})
+    row = manifest_row(sample, fields, specs, opts.image_format)
+    return EncodedSample(key, sample.index, fields, row)
+
+
+class EncodePool:
+    """Encodes samples on `workers` threads; workers=0 encodes inline (for debugging)."""
+
+    def __init__(self, specs: Sequence[Any], opts: EncodeOptions, workers: int):
+        self.specs = list(specs)
+        self.opts = opts
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="encode") if workers > 0 else None
+
+    def submit(self, sample: SampleArrays) -> Future:
+        if self._executor is not None:
+            return self._executor.submit(encode_sample, sample, self.specs, self.opts)
+        done: Future = Future()
+        try:
+            done.set_result(encode_sample(sample, self.specs, self.opts))
+        except BaseException as exc:  # surfaced by the writer like a worker's error
+            done.set_exception(exc)
+        return done
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "EncodePool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,457 @@
+"""The device loop of `synthgen sample` (DESIGN.md, "Data flow of sample").
+
+For each batch of sample indices: latents by index -> the frozen generator ONCE ->
+every requested regressor reads the same features -> codecs.decode -> uint8 arrays.
+The arrays go to the encode pool; a writer thread takes the encoded samples in index
+order and streams them into the shard's tar. A bounded queue between the two sides
+keeps memory flat whatever --n is, and lets the device run ahead of PNG encoding and
+disk until the queue is full.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import shutil
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from synthgen.sample.card import (
+    build_card, check_compatible, extend_card, read_card, spec_summary, write_card,
+)
+from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays, domain_fields
+from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
+from synthgen.sample.plan import (
+    SampleConfig, ShardTask, batches, estimate_sample_bytes, plan_shards, shards_for_rank,
+)
+from synthgen.sample.quality import label_scores
+from synthgen.sample.shard_writer import ShardWriter, is_complete, shard_paths
+from synthgen.seeding import index_rng, per_index_normal
+
+# synthgen.seeding streams (0: the latent z, 1: per-sample noise maps).
+STYLE_MIX_Z_STREAM = 2  # the second latent of a mixed sample
+STYLE_MIX_CHOICE_STREAM = 3  # whether sample i mixes, and from which layer
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class SampleSetupError(Exception):
+    """Options that cannot make a dataset (missing generator or anchor, bad domain, ...)."""
+
+
+# -- the models ------------------------------------------------------------------
+@dataclass
+class DomainHead:
+    """One requested domain: its spec and the anchor whose regressor reads the features."""
+
+    spec: Any
+    anchor: Any | None  # None: the generator's own photo (Synthesis.rgb), no anchor file needed
+    fingerprint: str  # sha256 of the anchor file; "generator" for the photo
+    size: int | None = None  # output side; the photo is resized to the anchors' working side
+
+    def raw(self, synthesis: Any) -> torch.Tensor:
+        if self.anchor is not None:
+            return self.anchor.regress(synthesis)
+        rgb = synthesis.rgb  # (B, 3, R, R) in [-1, 1]
+        if self.size is not None and rgb.shape[-1] != self.size:
+            rgb = torch.nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear",
+                                                  align_corners=False, antialias=True)
+        return rgb
+
+
+def default_anchors_dir() -> Path:
+    from synthgen.anchors.spec import builtin_domains_dir
+
+    return builtin_domains_dir()
+
+
+def load_frozen_generator(path: str | None, class_index: int | None, device: torch.device):
+    from synthgen.generators import CheckpointError, load_generator
+
+    if path is None:
+        path = default_generator_path()
+    try:
+        gen = load_generator(path, class_index=class_index)
+    except CheckpointError as exc:
+        raise SampleSetupError(str(exc)) from None
+    return gen.to(device).freeze()
+
+
+def default_generator_path() -> str:
+    """The built-in default world's generator, shipped beside the built-in domain specs."""
+    candidate = default_anchors_dir() / "generator.safetensors"
+    if not candidate.is_file():
+        raise SampleSetupError(
+            f"no --generator given and the built-in default generator ({candidate}) is not installed: "
+            "pass --generator CKPT (.safetensors, rosinality .pt or NVIDIA .pkl)"
+        )
+    return str(candidate)
+
+
+def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, device: torch.device,
+               generator_fingerprint: str) -> list[DomainHead]:
+    from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
+    from synthgen.anchors.spec import DomainSpecError, load_domain_spec
+    from synthgen.sample.verify import file_sha256
+
+    folder = Path(anchors_dir) if anchors_dir else default_anchors_dir()
+    heads = []
+    for name in domains:
+        path = folder / f"{name}.safetensors"
+        try:
+            if not path.is_file():
+                spec = load_domain_spec(name)
+                if not spec.from_generator:
+                    raise SampleSetupError(
+                        f"domain {name!r} needs its anchor {path}: train it with `synthgen fit` "
+                        "or pass --anchors DIR holding <domain>.safetensors"
+                    )
+                heads.append(DomainHead(spec, None, "generator"))
+                continue
+            anchor = load_anchor(path, generator=generator, fingerprint=generator_fingerprint)
+        except (DomainSpecError, AnchorFileError, AnchorMismatchError) as exc:
+            raise SampleSetupError(str(exc)) from None
+        if anchor.regressor is not None:
+            anchor.regressor.to(device).eval()  # eval: BatchNorm uses running stats, batch size cannot matter
+        heads.append(DomainHead(anchor.spec, anchor, file_sha256(path), anchor.size))
+    sizes = {h.size for h in heads if h.anchor is not None}
+    if len(sizes) > 1:
+        raise SampleSetupError(f"anchors work at different sides {sorted(sizes)}: aligned samples need one; "
+                               "sample these domains in separate datasets")
+    common = next(iter(sizes)) if sizes else None
+    for head in heads:
+        if head.anchor is None:
+            head.size = common
+    return heads
+
+
+def output_side(generator: Any, heads: Sequence[DomainHead]) -> int:
+    return next((h.size for h in heads if h.size is not None), int(generator.resolution))
+
+
+# -- one batch on the device -----------------------------------------------------
+def style_mix_layers(seed: int, indices: Sequence[int], prob: float, num_ws: int) -> list[int | None]:
+    """Per sample: None (not mixed) or the first w+ entry taken from its second latent."""
+    out: list[int | None] = []
+    for i in indices:
+        rng = index_rng(seed, i, STYLE_MIX_CHOICE_STREAM)
+        mixed, layer = rng.random() < prob, int(rng.integers(1, max(num_ws, 2)))
+        out.append(layer if mixed and num_ws > 1 else None)
+    return out
+
+
+def batch_latents(generator: Any, indices: Sequence[int], cfg: SampleConfig) -> tuple[torch.Tensor, list[int | None]]:
+    """(B, num_ws, D) latents of these indices, and each sample's style-mixing layer."""
+    latents = generator.sample_latents(indices, cfg.seed, cfg.truncation_psi)
+    layers = style_mix_layers(cfg.seed, indices, cfg.style_mix_prob, generator.num_ws) if cfg.style_mix_prob > 0 \
+        else [None] * len(indices)
+    rows = [k for k, layer in enumerate(layers) if layer is not None]
+    if rows:
+        from synthgen.generators.stylegan2.latents import mix_latents
+
+        z2 = per_index_normal(cfg.seed, [indices[k] for k in rows], generator.z_dim, STYLE_MIX_Z_STREAM)
+        w2 = generator.map(torch.from_numpy(z2).to(latents.device), cfg.truncation_psi)
+        latents = latents.clone()
+        for j, k in enumerate(rows):
+            latents[k:k + 1] = mix_latents(latents[k:k + 1], w2[j:j + 1], layers[k])
+    return latents, layers
+
+
+POINT_STEP = 1 / 256  # px; far below landmark accuracy, and exact in float32
+
+
+def quantize_points(spec: Any, decoded: dict) -> dict:
+    """Round sub-pixel coordinates to a fixed grid (as images are rounded to uint8) and
+    draw the map from the rounded points, so .npy and .png always agree.
+
+    Float kernels may round the last bit differently for another batch shape; quantizing
+    every written value keeps that noise out of the file bytes except at a grid boundary.
+    """
+    if "points" not in decoded:
+        return decoded
+    from synthgen.landmarks68 import draw_landmarks
+
+    points = (np.round(decoded["points"] / POINT_STEP) * POINT_STEP).astype(np.float32)  # (B, N, 2)
+    size = decoded["map"].shape[-1]
+    maps = [draw_landmarks(p, size, spec.skeleton) for p in points]
+    return {"points": points, "map": np.stack(maps) if maps else decoded["map"]}
+
+
+def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
+                  shard: int) -> list[SampleArrays]:
+    device = generator.w_avg.device
+    autocast = torch.autocast(device.type, dtype=DTYPES[cfg.dtype], enabled=cfg.dtype != "float32")
+    from synthgen.anchors.codecs import decode
+
+    with torch.inference_mode(), autocast:
+        latents, layers = batch_latents(generator, indices, cfg)
+        synthesis = generator.synthesize(latents)  # the one generator pass every domain shares
+        decoded, scores = {}, {}
+        for head in heads:
+            raw = head.raw(synthesis)
+            scores.update(label_scores(head.spec, raw))
+            decoded[head.spec.name] = quantize_points(head.spec, decode(head.spec, raw))
+    samples = []
+    for k, index in enumerate(indices):
+        meta = {
+            "shard": shard, "seed": cfg.seed, "truncation_psi": cfg.truncation_psi,
+            "style_mix_layer": layers[k], "class_index": cfg.class_index,
+        }
+        samples.append(SampleArrays(
+            index=int(index),
+            arrays={name: {f: v[k] for f, v in d.items()} for name, d in decoded.items()},
+            scores={name: float(v[k]) for name, v in scores.items()},
+            meta=meta,
+        ))
+    return samples
+
+
+# -- the writer side -------------------------------------------------------------
+class _Start:
+    def __init__(self, task: ShardTask):
+        self.task = task
+
+
+class _Commit:
+    pass
+
+
+class ShardSink(threading.Thread):
+    """Takes encoded-sample futures in index order and writes them into shards."""
+
+    def __init__(self, out_dir: Path, schema: Any, maxsize: int, on_sample: Callable[[], None]):
+        super().__init__(name="shard-writer", daemon=True)
+        self.out_dir = out_dir
+        self.schema = schema
+        self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.on_sample = on_sample
+        self.error: BaseException | None = None
+        self.written: list[ShardTask] = []
+
+    def put(self, item: Any) -> None:
+        while True:
+            if self.error is not None and item is not None:
+                raise self.error
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        writer = None
+        try:
+            while (item := self.queue.get()) is not None:
+                if isinstance(item, _Start):
+                    writer = ShardWriter(self.out_dir, item.task, self.schema)
+                elif isinstance(item, _Commit):
+                    writer.commit()
+                    self.written.append(writer.task)
+                    writer = None
+                else:
+                    writer.add(item.result())
+                    self.on_sample()
+            if writer is not None:  # the producer stopped mid-shard: leave no half tar behind
+                writer.abort()
+        except BaseException as exc:
+            self.error = exc
+            if writer is not None:
+                writer.abort()
+            while self.queue.get() is not None:  # unblock the producer until it stops
+                pass
+
+    def finish(self) -> None:
+        self.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+# -- the whole job ---------------------------------------------------------------
+@dataclass
+class SampleResult:
+    out_dir: Path
+    shards_written: int
+    shards_skipped: int
+    samples_written: int
+    seconds: float
+
+
+@dataclass
+class Prepared:
+    state: Any
+    device: torch.device
+    generator: Any
+    heads: list[DomainHead]
+    card: dict
+    tasks: list[ShardTask]
+
+
+def make_state(device: str) -> Any:
+    from accelerate import PartialState
+
+    # cpu=True makes every torchrun process a gloo rank on CPU; without it a CPU-only
+    # launch would leave each process believing it is rank 0 (REFERENCE.md, Accelerate).
+    return PartialState(cpu=device == "cpu")
+
+
+def resolve_device(state: Any, device: str) -> torch.device:
+    return state.device if device in ("auto", "cpu") else torch.device(device)
+
+
+def dataset_config(cfg: SampleConfig, generator: Any, heads: Sequence[DomainHead], fingerprint: str) -> dict:
+    """The card's config: everything that decides a sample's bytes, nothing that does not."""
+    describe = generator.describe() if hasattr(generator, "describe") else {}
+    return {
+        "generator_fingerprint": fingerprint,
+        "generator": describe,
+        "anchors": {h.spec.name: h.fingerprint for h in heads},
+        "domains": [h.spec.name for h in heads],
+        "domain_specs": {h.spec.name: spec_summary(h.spec, domain_fields(h.spec, cfg.image_format)) for h in heads},
+        "resolution": output_side(generator, heads),
+        "seed": cfg.seed,
+        "truncation_psi": cfg.truncation_psi,
+        "style_mix_prob": cfg.style_mix_prob,
+        "class_index": cfg.class_index,
+        "shard_size": cfg.shard_size,
+        "image_format": cfg.image_format,
+        "quality": None if cfg.image_format == "png" else cfg.quality,
+        "png_level": cfg.png_level,
+        "dtype": cfg.dtype,
+        "noise": "const",
+        "manifest_version": MANIFEST_VERSION,
+    }
+
+
+def prepare(cfg: SampleConfig, command: str) -> Prepared:
+    if cfg.style_mix_prob and not 0 <= cfg.style_mix_prob <= 1:
+        raise SampleSetupError(f"--style-mix is a probability in [0, 1], got {cfg.style_mix_prob}")
+    if len(set(cfg.domains)) != len(cfg.domains) or not cfg.domains:
+        raise SampleSetupError(f"--domains must name each domain once, got {','.join(cfg.domains)}")
+    tasks = plan_shards(cfg.start_index, cfg.n_samples, cfg.shard_size)
+    state = make_state(cfg.device)
+    device = resolve_device(state, cfg.device)
+    generator = load_frozen_generator(cfg.generator, cfg.class_index, device)
+    if cfg.style_mix_prob > 0 and generator.latent_kind != "w+":
+        raise SampleSetupError("--style-mix needs a w+ generator (StyleGAN2); BigGAN-deep has a single z")
+    fingerprint = generator.fingerprint
+    heads = load_heads(cfg.domains, cfg.anchors_dir, generator, device, fingerprint)
+    card = build_card(config=dataset_config(cfg, generator, heads, fingerprint), start_index=cfg.start_index,
+                      n_samples=cfg.n_samples, command=command)
+    return Prepared(state, device, generator, heads, card, tasks)
+
+
+def describe_plan(cfg: SampleConfig, prep: Prepared) -> str:
+    world = prep.state.num_processes
+    done = sum(is_complete(Path(cfg.out_dir), t) for t in prep.tasks)
+    kinds = {h.spec.name: (h.spec.kind, getattr(h.spec, "channels", 0) or getattr(h.spec, "num_points", 0))
+             for h in prep.heads}
+    est = estimate_sample_bytes(kinds, output_side(prep.generator, prep.heads), cfg.image_format)
+    lines = [
+        f"out          {cfg.out_dir}",
+        f"generator    {prep.card['config']['generator_fingerprint'][:16]} ({prep.generator.resolution}px, {prep.device})",
+        f"domains      {', '.join(cfg.domains)}",
+        f"samples      {cfg.n_samples} (indices {cfg.start_index}..{cfg.stop_index - 1}), seed {cfg.seed}, "
+        f"psi {cfg.truncation_psi}, style mix {cfg.style_mix_prob}",
+        f"shards       {len(prep.tasks)} of {cfg.shard_size} ({prep.tasks[0].name}..{prep.tasks[-1].name}), "
+        f"{done} already complete",
+        f"ranks        {world}: " + ", ".join(
+            f"rank {r}: {len(shards_for_rank(prep.tasks, r, world))}" for r in range(min(world, 8))
+        ) + (" ..." if world > 8 else ""),
+        f"bytes        ~{est.per_sample / 1e3:.1f} KB/sample, ~{est.per_sample * cfg.n_samples / 1e9:.2f} GB total "
+        f"({', '.join(f'{k} {v / 1e3:.1f} KB' for k, v in est.per_domain.items())}; rough)",
+    ]
+    return "\n".join(lines)
+
+
+def clear_dataset(out_dir: Path) -> None:
+    for sub in ("shards", "manifests", "stats"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    for name in ("manifest.parquet", "dataset.json"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def setup_output(cfg: SampleConfig, prep: Prepared) -> None:
+    """Refuse a different dataset in the folder (every rank, same answer), then rank 0 writes the card."""
+    out_dir = Path(cfg.out_dir)
+    existing = read_card(out_dir)
+    if not cfg.overwrite:
+        check_compatible(existing, prep.card, out_dir)
+    if prep.state.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if existing is not None and cfg.overwrite and existing.get("config") != prep.card["config"]:
+            clear_dataset(out_dir)
+            existing = None
+        write_card(out_dir, extend_card(existing, prep.card))
+    prep.state.wait_for_everyone()
+
+
+def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | None = None) -> SampleResult:
+    started = time.perf_counter()
+    prep = prepared or prepare(cfg, command)
+    setup_output(cfg, prep)
+    out_dir = Path(cfg.out_dir)
+    state = prep.state
+    mine = shards_for_rank(prep.tasks, state.process_index, state.num_processes)
+    todo = [t for t in mine if not is_complete(out_dir, t)]
+    schema = manifest_schema([h.spec for h in prep.heads])
+    specs = [h.spec for h in prep.heads]
+    opts = EncodeOptions(cfg.image_format, cfg.quality, cfg.png_level)
+    with _progress(state, total=sum(t.count for t in todo), world=state.num_processes,
+                   enabled=cfg.show_progress) as tick:
+        sink = ShardSink(out_dir, schema, maxsize=max(2 * cfg.batch_size, 4 * cfg.workers), on_sample=tick)
+        sink.start()
+        with EncodePool(specs, opts, cfg.workers) as pool:
+            try:
+                for task in todo:
+                    sink.put(_Start(task))
+                    for indices in batches(task.indices, cfg.batch_size):
+                        for sample in compute_batch(prep.generator, prep.heads, indices, cfg, task.shard):
+                            sink.put(pool.submit(sample))
+                    sink.put(_Commit())
+            finally:
+                sink.finish()
+    state.wait_for_everyone()
+    if state.is_main_process:
+        write_merged_manifest(out_dir)
+    state.wait_for_everyone()
+    return SampleResult(out_dir, len(sink.written), len(mine) - len(todo),
+                        sum(t.count for t in sink.written), time.perf_counter() - started)
+
+
+def write_merged_manifest(out_dir: Path) -> int:
+    """manifest.parquet over every shard the card lists, in shard order; written last."""
+    from synthgen.sample.verify import expected_tasks
+
+    card = read_card(out_dir)
+    tasks = expected_tasks(card)
+    missing = [t.name for t in tasks if not is_complete(out_dir, t)]
+    if missing:
+        raise RuntimeError(f"cannot merge manifests: shards {', '.join(missing[:5])} are incomplete; rerun the command")
+    return merge_manifests([shard_paths(out_dir, t.name)["manifest"] for t in tasks], out_dir / "manifest.parquet")
+
+
+@contextlib.contextmanager
+def _progress(state: Any, total: int, world: int, enabled: bool):
+    if not (enabled and state.is_main_process):
+        yield lambda: None
+        return
+    from tqdm.auto import tqdm
+
+    desc = "sample" if world == 1 else f"sample (rank 0 of {world})"
+    bar = tqdm(total=total, unit="sample", desc=desc, dynamic_ncols=True, smoothing=0.1)
+    try:
+        yield lambda: bar.update(1)
+    finally:
+        bar.close()
+
+
+__all__ = [
+    "DomainHead", "SampleResult", "SampleSetupError", "compute_batch", "prepare", "sample_dataset",
+    "describe_plan", "write_merged_manifest",
+]

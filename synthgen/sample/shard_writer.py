@@ -1,0 +1,144 @@
+"""One shard on disk: a byte-reproducible tar, its Parquet manifest, and its stats file.
+
+Everything is written under a temporary name and renamed when complete, in the order
+tar -> manifest -> stats. The stats file is the completion marker (img2dataset's rule):
+a shard without it is redone by the next run, whatever else of it exists.
+
+Reproducible tars: members in sorted order (keys ascending, fields by name), fixed
+mtime, owner and mode, so the same samples give the same bytes and the same sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from synthgen.sample.encode import EncodedSample
+from synthgen.sample.manifest import rows_to_table, write_parquet_atomic
+from synthgen.sample.plan import ShardTask
+
+TAR_MTIME = 0  # fixed member timestamp: a tar's bytes depend on its content only
+TAR_MODE = 0o444
+
+
+def shard_paths(out_dir: Path, shard_name: str) -> dict[str, Path]:
+    return {
+        "tar": out_dir / "shards" / f"{shard_name}.tar",
+        "manifest": out_dir / "manifests" / f"{shard_name}.parquet",
+        "stats": out_dir / "stats" / f"{shard_name}.json",
+    }
+
+
+@dataclass
+class ShardStats:
+    shard: int
+    first_index: int
+    count: int
+    bytes: int
+    sha256: str
+    seconds: float
+
+
+def read_stats(path: Path) -> ShardStats | None:
+    try:
+        return ShardStats(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def is_complete(out_dir: Path, task: ShardTask) -> bool:
+    """A shard is done when its stats exist and describe exactly this task's index range."""
+    paths = shard_paths(out_dir, task.name)
+    stats = read_stats(paths["stats"])
+    return (
+        stats is not None
+        and stats.first_index == task.first_index
+        and stats.count == task.count
+        and paths["tar"].exists()
+        and paths["manifest"].exists()
+    )
+
+
+class _HashingFile:
+    """A write-only file that also hashes and counts what passes through it."""
+
+    def __init__(self, f):
+        self._f = f
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return self._f.write(data)
+
+
+class ShardWriter:
+    """Streams one shard's samples (in index order) into a temporary tar, then commits."""
+
+    def __init__(self, out_dir: Path, task: ShardTask, schema: pa.Schema):
+        self.task = task
+        self.schema = schema
+        self.paths = shard_paths(out_dir, task.name)
+        for p in self.paths.values():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp_tar = self.paths["tar"].with_name(self.paths["tar"].name + ".tmp")
+        self._file = open(self._tmp_tar, "wb")
+        self._hashing = _HashingFile(self._file)
+        self._tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.USTAR_FORMAT)
+        self._rows: list[dict[str, Any]] = []
+        self._next_index = task.first_index
+        self._started = time.perf_counter()
+
+    def add(self, sample: EncodedSample) -> None:
+        if sample.index != self._next_index:
+            raise RuntimeError(f"shard {self.task.name}: got sample {sample.index}, expected {self._next_index}")
+        self._next_index += 1
+        for field in sorted(sample.fields):
+            data = sample.fields[field]
+            info = tarfile.TarInfo(f"{sample.key}.{field}")
+            info.size = len(data)
+            info.mtime = TAR_MTIME
+            info.mode = TAR_MODE
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            self._tar.addfile(info, io.BytesIO(data))
+        self._rows.append(sample.row)
+
+    def commit(self) -> ShardStats:
+        if self._next_index != self.task.first_index + self.task.count:
+            raise RuntimeError(f"shard {self.task.name} is missing samples: stopped at {self._next_index}")
+        self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp_tar, self.paths["tar"])
+        write_parquet_atomic(rows_to_table(self._rows, self.schema), self.paths["manifest"])
+        stats = ShardStats(
+            shard=self.task.shard,
+            first_index=self.task.first_index,
+            count=self.task.count,
+            bytes=self._hashing.bytes,
+            sha256=self._hashing.sha256.hexdigest(),
+            seconds=round(time.perf_counter() - self._started, 3),
+        )
+        tmp = self.paths["stats"].with_name(self.paths["stats"].name + ".tmp")
+        tmp.write_text(json.dumps(asdict(stats), indent=1) + "\n")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.paths["stats"])
+        return stats
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._tmp_tar.unlink(missing_ok=True)

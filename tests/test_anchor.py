@@ -1,0 +1,112 @@
+import hashlib
+
+import pytest
+import torch
+from torch import nn
+
+from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, build_anchor, load_anchor, save_anchor
+from synthgen.anchors.encoder import Encoder, EncoderConfig, style_split
+from synthgen.anchors.regressor import Regressor, RegressorConfig
+from synthgen.anchors.spec import load_domain_spec
+from synthgen.generators.presets import build_generator
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return build_generator("tiny", seed=0)
+
+
+def test_style_split_follows_psp_proportions():
+    assert style_split(18) == (3, 7)  # pSp: 3 coarse, 4 middle, 11 fine
+    coarse, middle = style_split(8)
+    assert 1 <= coarse < middle < 8
+    assert style_split(1) == (1, 1)  # z-space: one global code
+
+
+@pytest.mark.parametrize("trunk", ["resnet18-small", "resnet18"])
+def test_encoder_predicts_offsets_from_w_avg(trunk):
+    w_avg = torch.randn(32)
+    enc = Encoder(EncoderConfig(trunk=trunk, in_channels=19, num_ws=8, latent_dim=32), 64, w_avg)
+    out = enc(torch.randn(2, 19, 64, 64))
+    assert out.shape == (2, 8, 32)
+    for head in enc.heads:  # zero heads -> exactly the average latent
+        nn.init.zeros_(head.linear.weight)
+        nn.init.zeros_(head.linear.bias)
+    assert torch.equal(enc(torch.randn(2, 19, 64, 64)), w_avg.expand(2, 8, 32))
+
+
+def test_z_space_encoder_outputs_z_directly():
+    enc = Encoder(EncoderConfig(in_channels=3, num_ws=1, latent_dim=16, latent_kind="z+class"), 32, torch.ones(16))
+    for head in enc.heads:
+        nn.init.zeros_(head.linear.weight)
+        nn.init.zeros_(head.linear.bias)
+    assert torch.equal(enc(torch.randn(3, 3, 32, 32)), torch.zeros(3, 1, 16))
+
+
+def test_regressor_is_the_weak_1x1_head():
+    reg = Regressor(RegressorConfig(in_channels=16, out_channels=19, out_size=64))
+    convs = [m for m in reg.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [128, 64, 64, 32, 32, 19]
+    assert all(c.kernel_size == (1, 1) for c in convs)
+    assert isinstance(reg.net[1], nn.ReLU) and isinstance(reg.net[2], nn.BatchNorm2d)
+    assert isinstance(reg.net[-1], nn.Conv2d)  # no output activation
+    assert reg(torch.randn(2, 16, 32, 32)).shape == (2, 19, 64, 64)
+
+
+def _trained_like(anchor):
+    with torch.no_grad():
+        for p in anchor.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    for m in anchor.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_()
+            m.num_batches_tracked.fill_(7)
+    return anchor
+
+
+def test_anchor_file_round_trip_is_bit_exact(tmp_path, gen):
+    spec = load_domain_spec("seg")
+    anchor = _trained_like(build_anchor(spec, gen, 32, EncoderConfig(in_channels=19, num_ws=gen.num_ws, latent_dim=gen.latent_dim)))
+    anchor.metadata["steps"] = 12
+    path = save_anchor(anchor, tmp_path / "seg.safetensors")
+    loaded = load_anchor(path, gen)
+    a, b = anchor.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    assert loaded.spec == spec and loaded.size == 32 and loaded.metadata["steps"] == 12
+    x = torch.randn(2, 19, 32, 32)
+    anchor.eval()
+    assert torch.equal(anchor.encode(x), loaded.encode(x))
+    syn = gen.synthesize(anchor.encode(x))
+    assert torch.equal(anchor.regress(syn), loaded.regress(syn))
+    save_anchor(loaded, tmp_path / "again.safetensors")
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert digest(path) == digest(tmp_path / "again.safetensors")
+
+
+def test_rgb_anchor_has_no_regressor(tmp_path, gen):
+    anchor = build_anchor(load_domain_spec("rgb"), gen, 32, EncoderConfig(num_ws=gen.num_ws, latent_dim=gen.latent_dim))
+    loaded = load_anchor(save_anchor(anchor, tmp_path / "rgb.safetensors"))
+    assert loaded.regressor is None
+    syn = gen.synthesize(gen.sample_latents([0, 1], seed=0))
+    assert torch.equal(loaded.regress(syn), syn.rgb)
+
+
+def test_anchor_for_another_generator_is_refused(tmp_path, gen):
+    other = build_generator("tiny", seed=1)
+    anchor = build_anchor(load_domain_spec("sketch"), gen, 32, EncoderConfig(in_channels=1, num_ws=gen.num_ws, latent_dim=gen.latent_dim))
+    path = save_anchor(anchor, tmp_path / "sketch.safetensors")
+    with pytest.raises(AnchorMismatchError) as info:
+        load_anchor(path, other)
+    msg = str(info.value)
+    assert gen.fingerprint[:12] in msg and other.fingerprint[:12] in msg and "fit" in msg and "\n" not in msg
+
+
+def test_corrupt_and_foreign_files_are_one_line_errors(tmp_path):
+    from safetensors.torch import save_file
+
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 40)
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    for name, words in [("junk", "not a safetensors file"), ("plain", "not a synthgen anchor"), ("missing", "does not exist")]:
+        with pytest.raises(AnchorFileError, match=words) as info:
+            load_anchor(tmp_path / f"{name}.safetensors")
+        assert "\n" not in str(info.value)

@@ -1,0 +1,86 @@
+"""Several processes and hard kills: the shards do not depend on who wrote them or when.
+
+Two ranks are started with `torchrun --nproc_per_node 2` and `--device cpu`, which makes
+each process a gloo rank through Accelerate's PartialState(cpu=True) (`accelerate
+launch --cpu --num_processes 2` would start only one process).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sample_world import make_world, sample_args, shard_hashes
+from synthgen.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    torch.set_num_threads(1)
+    return make_world(tmp_path_factory.mktemp("world"))
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def test_two_ranks_write_the_shards_one_process_writes(world, tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    result = CliRunner().invoke(main, sample_args(*world, single, n=50))
+    assert result.exit_code == 0, result.output
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "synthgen.cli", *sample_args(*world, multi, n=50)]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("shards written") == 1  # only rank 0 reports
+    assert "rank 0: 3, rank 1: 2" not in proc.stdout  # (dry-run text never printed by a real run)
+    assert shard_hashes(multi) == shard_hashes(single) and len(shard_hashes(multi)) == 5
+    assert pq.read_table(multi / "manifest.parquet").column("index").to_pylist() == list(range(50))
+    verify = CliRunner().invoke(main, ["verify", str(multi)])
+    assert verify.exit_code == 0, verify.output
+    # Each rank wrote its own shards (s mod 2): rank 1's shards took their own seconds.
+    seconds = [json.loads((multi / "stats" / f"{s:06d}.json").read_text())["seconds"] for s in range(5)]
+    assert all(s > 0 for s in seconds)
+
+
+def test_dry_run_under_torchrun_shows_both_ranks(world, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "synthgen.cli", *sample_args(*world, tmp_path / "dry", "--dry-run", n=50)]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("ranks        2: rank 0: 3, rank 1: 2") == 1
+
+
+def test_kill_9_then_rerun_completes_without_duplicates(world, tmp_path):
+    out, reference = tmp_path / "killed", tmp_path / "reference"
+    args = sample_args(*world, out, n=400)
+    proc = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *args], env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "stats" / "000003.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "stats").glob("*.json")))
+    assert 4 <= done_before < 40, "the run ended before it could be killed mid-way"
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 1  # incomplete until resumed
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{40 - done_before} shards written, {done_before} already complete" in result.output
+    assert pq.read_table(out / "manifest.parquet").column("index").to_pylist() == list(range(400))
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
+    assert not list(out.rglob("*.tmp"))
+    # The resumed shards are the shards an uninterrupted run writes.
+    result = CliRunner().invoke(main, sample_args(*world, reference, n=60))
+    assert result.exit_code == 0, result.output
+    assert {k: v for k, v in shard_hashes(out).items() if k in shard_hashes(reference)} == shard_hashes(reference)

@@ -1,0 +1,125 @@
+import hashlib
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from _anchor_data import write_images, write_keypoint_spec, write_keypoints, write_masks
+from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.fit import FitError, fit
+from synthgen.cli import main
+from synthgen.generators import save_generator
+from synthgen.generators.presets import build_generator
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.set_num_threads(1)
+    return build_generator("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def gen_file(gen, tmp_path_factory):
+    return save_generator(gen, tmp_path_factory.mktemp("g") / "tiny.safetensors")
+
+
+def _stats(run_dir):
+    return [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+
+
+def _mean(rows, key):
+    return sum(r[key] for r in rows) / len(rows)
+
+
+@pytest.mark.parametrize("kind", ["mask", "image", "keypoints", "rgb"])
+def test_fit_each_kind_reduces_the_loss(tmp_path, gen, kind):
+    domain, data = {
+        "mask": lambda: ("seg", write_masks(tmp_path / "d")),
+        "image": lambda: ("sketch", write_images(tmp_path / "d")),
+        "keypoints": lambda: (str(write_keypoint_spec(tmp_path / "dots.json")), write_keypoints(tmp_path / "d")),
+        "rgb": lambda: ("rgb", write_images(tmp_path / "d", channels=3)),
+    }[kind]()
+    before = {k: v.clone() for k, v in gen.state_dict().items()}
+    out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "run", steps=30, batch_size=4,
+              preview_every=15, progress=False)
+    rows = _stats(tmp_path / "run")
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    assert _mean(rows[-5:], "rec") < 0.9 * _mean(rows[:5], "rec")
+    assert all(torch.equal(before[k], v) for k, v in gen.state_dict().items())  # G stays frozen
+    anchor = load_anchor(out, gen)
+    assert anchor.metadata["steps"] == 30 and set(anchor.metadata["final_losses"]) >= {"rec", "latent"}
+    assert (anchor.regressor is None) == (kind == "rgb")
+    assert sorted(p.name for p in (tmp_path / "run" / "previews").iterdir()) == ["step_0000015.png", "step_0000030.png"]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=5)
+    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=10, **opts)
+    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=5, **opts)
+    assert torch.load(tmp_path / "r2" / "checkpoint.pt", weights_only=True)["step"] == 5
+    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=10, **opts)
+    a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _stats(tmp_path / "r1") == _stats(tmp_path / "r2")
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, progress=False)
+    with pytest.raises(FitError, match="different lr"):
+        fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=4, lr=1e-3, progress=False)
+
+
+def test_adversarial_loss_with_real_photos(tmp_path, gen):
+    data, real = write_images(tmp_path / "d"), write_images(tmp_path / "real", channels=3)
+    fit("sketch", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, real_rgb=real, progress=False)
+    rows = _stats(tmp_path / "r")
+    assert all("adv" in r and "d" in r for r in rows)
+    assert rows[0]["loss"] == pytest.approx(10 * rows[0]["rec"] + 0.02 * rows[0]["latent"] + 0.02 * rows[0]["adv"], rel=1e-5)
+    with pytest.raises(FitError, match="--real-rgb"):
+        fit("sketch", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", steps=1, lambda_adv=0.1, progress=False)
+
+
+def test_adding_a_domain_leaves_existing_anchors_byte_identical(tmp_path, gen):
+    anchors = tmp_path / "anchors"
+    for domain, data in (("seg", write_masks(tmp_path / "seg")), ("sketch", write_images(tmp_path / "sketch"))):
+        fit(domain, data, gen, anchors / f"{domain}.safetensors", run_dir=tmp_path / f"run-{domain}", steps=2, progress=False)
+
+    def digests():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(anchors.iterdir())}
+
+    before = digests()
+    spec = write_keypoint_spec(tmp_path / "dots.json")
+    fit(str(spec), write_keypoints(tmp_path / "kp"), gen, anchors / "dots.safetensors", run_dir=tmp_path / "run-dots",
+        steps=2, progress=False)
+    after = digests()
+    assert set(after) == set(before) | {"dots.safetensors"}
+    assert all(after[name] == digest for name, digest in before.items())
+
+
+def test_cli_fit_and_its_one_line_errors(tmp_path, gen_file):
+    runner = CliRunner()
+    data = write_masks(tmp_path / "seg")
+    args = ["fit", "--domain", "seg", "--data", str(data), "--generator", str(gen_file), "--steps", "3",
+            "--no-progress", "--run-dir", str(tmp_path / "run")]
+    res = runner.invoke(main, args + ["--out", str(tmp_path / "a" / "seg.safetensors")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "seg.safetensors").is_file() and "wrote" in res.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["n_files"] == 8
+
+    def error_of(extra):
+        r = runner.invoke(main, extra)
+        assert r.exit_code != 0 and not isinstance(r.exception, (TypeError, RuntimeError)), r.output
+        lines = [ln for ln in r.output.splitlines() if ln.startswith("Error")]
+        assert len(lines) == 1 and "Traceback" not in r.output, r.output
+        return lines[0]
+
+    base = ["fit", "--generator", str(gen_file), "--out", str(tmp_path / "x.safetensors"), "--no-progress",
+            "--run-dir", str(tmp_path / "r2")]
+    assert "does not exist" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "missing")])
+    write_masks(tmp_path / "bad", n=2, num_classes=40)
+    assert "out of range" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "bad")])
+    assert "unknown domain 'hair'" in error_of(base + ["--domain", "hair", "--data", str(data)])
+    assert "fp16" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cpu", "--mixed-precision", "fp16"])
