@@ -15,6 +15,16 @@ import torch
 
 from synthgen.generators import CheckpointError, detect_format, load_generator, save_generator
 
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 SIZE, Z, W, N_MLP = 32, 24, 16, 2
 CH = {4: 16, 8: 16, 16: 12, 32: 8}
 RES = [4, 8, 16, 32]

@@ -110,3 +110,12 @@ def test_pairs_errors_name_the_problem(tmp_path):
     Image.new("RGB", (16, 16)).save(root / "seg" / "000000.png")
     with pytest.raises(PairsError, match="single-channel"):
         read_pairs(root)
+
+
+def test_sample_folder_reads_only_complete_shards(tmp_path):
+    root = write_pair_shards(fake_faces(12, size=16), tmp_path / "sampled", shard_size=4)
+    (root / "stats").mkdir()
+    for s in (0, 2):  # shard 1 has no completion marker yet
+        (root / "stats" / f"{s:06d}.json").write_text("{}")
+    assert [p.name for p in shard_paths(root)] == ["000000.tar", "000002.tar"]
+    assert read_pairs(root).keys == [f"{i:09d}" for i in (0, 1, 2, 3, 8, 9, 10, 11)]

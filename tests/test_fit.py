@@ -1,7 +1,9 @@
 import hashlib
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 import torch
 from click.testing import CliRunner
 
@@ -116,10 +118,11 @@ def test_cli_fit_and_its_one_line_errors(tmp_path, gen_file):
         assert len(lines) == 1 and "Traceback" not in r.output, r.output
         return lines[0]
 
-    base = ["fit", "--generator", str(gen_file), "--out", str(tmp_path / "x.safetensors"), "--no-progress",
+    base = ["fit", "--generator", str(gen_file), "--out", str(tmp_path / "x.safetensors"), "--no-progress", "--steps", "1",
             "--run-dir", str(tmp_path / "r2")]
     assert "does not exist" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "missing")])
-    write_masks(tmp_path / "bad", n=2, num_classes=40)
+    write_masks(tmp_path / "bad", n=2)
+    Image.fromarray(np.full((8, 8), 23, np.uint8), mode="L").save(tmp_path / "bad" / "zz.png")
     assert "out of range" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "bad")])
     assert "unknown domain 'hair'" in error_of(base + ["--domain", "hair", "--data", str(data)])
     assert "fp16" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cpu", "--mixed-precision", "fp16"])

@@ -7,6 +7,16 @@ from synthgen.generators.presets import PRESETS, build_generator, build_stylegan
 from synthgen.generators.stylegan2 import FrozenStyleGAN2, mix_latents
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.fixture(scope="module")
 def tiny():
     gen = build_stylegan2("tiny", seed=0)

@@ -13,6 +13,16 @@ from synthgen.generators.stylegan2.modulated_conv import ModulatedConv2d
 from synthgen.generators.stylegan2.resample import Upsample, make_kernel, upfirdn2d
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 def test_modulated_conv_equals_explicit_demodulated_weight():
     torch.manual_seed(0)
     conv = ModulatedConv2d(3, 4, 3, w_dim=5)

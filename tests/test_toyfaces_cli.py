@@ -16,38 +16,38 @@ def _run(*args):
     return CliRunner().invoke(main, ["toyfaces", "render", *args])
 
 
-def test_render_writes_every_domain_and_a_preview():
+def test_render_writes_every_domain_and_a_preview(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    with runner.isolated_filesystem():
-        result = runner.invoke(main, ["toyfaces", "render", "--n", "3", "--size", "32", "--seed", "4",
-                                      "--out", "d", "--start-index", "99998", "--preview", "p.png"])
-        assert result.exit_code == 0, result.output
-        names = ["099998", "099999", "100000"]  # widened past 5 digits for index 100000
-        for sub, ext in (("rgb", "png"), ("seg", "png"), ("sketch", "png"), ("landmark", "png"),
-                         ("landmark", "npy")):
-            assert sorted(p.stem for p in Path("d", sub).glob(f"*.{ext}")) == names
-        truth = render(seed_to_z(4, [100000])[0], 32)
-        seg = Image.open("d/seg/100000.png")
-        assert seg.mode == "P" and seg.getpalette()[:6] == [*PALETTE[0], *PALETTE[1]]
-        np.testing.assert_array_equal(np.array(seg), truth["seg"])
-        np.testing.assert_array_equal(np.array(Image.open("d/rgb/100000.png")), truth["rgb"])
-        assert Image.open("d/sketch/100000.png").mode == "L"
-        np.testing.assert_array_equal(np.load("d/landmark/100000.npy"), truth["landmark"])
-        sheet = Image.open("p.png")
-        assert sheet.size == (4 * 128, 3 * 128)
+    result = runner.invoke(main, ["toyfaces", "render", "--n", "3", "--size", "32", "--seed", "4",
+                                  "--out", "d", "--start-index", "99998", "--preview", "p.png"])
+    assert result.exit_code == 0, result.output
+    names = ["099998", "099999", "100000"]  # widened past 5 digits for index 100000
+    for sub, ext in (("rgb", "png"), ("seg", "png"), ("sketch", "png"), ("landmark", "png"),
+                     ("landmark", "npy")):
+        assert sorted(p.stem for p in Path("d", sub).glob(f"*.{ext}")) == names
+    truth = render(seed_to_z(4, [100000])[0], 32)
+    seg = Image.open("d/seg/100000.png")
+    assert seg.mode == "P" and seg.getpalette()[:6] == [*PALETTE[0], *PALETTE[1]]
+    np.testing.assert_array_equal(np.array(seg), truth["seg"])
+    np.testing.assert_array_equal(np.array(Image.open("d/rgb/100000.png")), truth["rgb"])
+    assert Image.open("d/sketch/100000.png").mode == "L"
+    np.testing.assert_array_equal(np.load("d/landmark/100000.npy"), truth["landmark"])
+    sheet = Image.open("p.png")
+    assert sheet.size == (4 * 128, 3 * 128)
 
 
-def test_domain_subset_and_workers_give_the_same_files():
+def test_domain_subset_and_workers_give_the_same_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    with runner.isolated_filesystem():
-        one = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "a",
-                                   "--domains", "seg,rgb"])
-        two = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "b",
-                                   "--domains", "seg,rgb", "--workers", "2"])
-        assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
-        assert sorted(p.name for p in Path("a").iterdir()) == ["rgb", "seg"]
-        for path in Path("a").rglob("*.png"):
-            assert path.read_bytes() == (Path("b") / path.relative_to("a")).read_bytes()
+    one = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "a",
+                               "--domains", "seg,rgb"])
+    two = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "b",
+                               "--domains", "seg,rgb", "--workers", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    assert sorted(p.name for p in Path("a").iterdir()) == ["rgb", "seg"]
+    for path in Path("a").rglob("*.png"):
+        assert path.read_bytes() == (Path("b") / path.relative_to("a")).read_bytes()
 
 
 def test_bad_arguments_are_usage_errors():

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
-from synthgen.toyfaces import render_batch
+from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
 
@@ -83,6 +83,8 @@ class GeneratorTrainer:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
+        if self.G.cfg.z_dim != Z_DIM:
+            raise ValueError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(0.0 if cfg.adv_start == 0 else 0.9, 0.99))
         self.D = None

@@ -79,10 +79,16 @@ def read_pair_folder(root: str | Path, n: int | None = None, size: int | None = 
 
 
 def shard_paths(source: str | Path) -> list[Path]:
-    """Tar files of a dataset folder (DIR/shards/*.tar or DIR/*.tar) or a single tar."""
+    """Tar files of a dataset folder (DIR/shards/*.tar or DIR/*.tar) or a single tar; in a
+    `synthgen sample` folder (one with stats/), only the complete shards."""
     source = Path(source)
     if source.is_file() and source.suffix == ".tar":
         return [source]
+    if (source / "stats").is_dir():
+        # a `synthgen sample` folder: only shards with a completion marker count
+        from synthgen.data.webdataset import complete_shards
+
+        return [Path(p) for p in complete_shards(source)]
     for folder in (source / "shards", source):
         tars = sorted(folder.glob("*.tar")) if folder.is_dir() else []
         if tars:

@@ -86,12 +86,13 @@ def new_segmenter(config: SegmenterConfig, seed: int) -> UNet:
 
 def train_segmenter(
     pairs: Pairs,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     model_config: SegmenterConfig | None = None,
     progress: bool = True,
     desc: str = "segmenter",
 ) -> tuple[UNet, dict]:
     """Train a fresh U-Net on `pairs` with Adam + cross-entropy; returns it and training facts."""
+    config = config or TrainConfig()
     model_config = model_config or SegmenterConfig(train_size=pairs.images.shape[1])
     check_class_ids(pairs.masks, model_config.num_classes)
     model = new_segmenter(model_config, config.seed)

@@ -51,3 +51,13 @@ def render(n, size, seed, out, domains, start_index, preview, workers) -> None:
     click.echo(f"wrote {n} samples ({','.join(domains)}) to {out}")
     if preview is not None:
         click.echo(f"preview: {preview}")
+
+
+def _register_builtin_commands() -> None:
+    # Training the built-in generator belongs to the built-in world, but users reach it here.
+    from synthgen.builtin.cli import train_generator_command
+
+    toyfaces.add_command(train_generator_command)
+
+
+_register_builtin_commands()

@@ -10,7 +10,6 @@ File names are the zero-padded sample index (at least 5 digits).
 """
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +19,7 @@ from PIL import Image
 from synthgen.celebamask import PALETTE
 from synthgen.toyfaces.latent import seed_to_z
 from synthgen.toyfaces.preview import contact_sheet
-from synthgen.toyfaces.render import DOMAINS, _threads_unsafe, check_request, render_batch
+from synthgen.toyfaces.render import DOMAINS, check_request, pool_context, render_batch
 
 _FLAT_PALETTE = [c for rgb in PALETTE for c in rgb]
 PREVIEW_SAMPLES = 8  # rows of the contact sheet
@@ -91,8 +90,7 @@ def render_to_folder(
             for job in jobs:
                 bar.update(_write_chunk(job))
         else:
-            context = multiprocessing.get_context("spawn" if _threads_unsafe() else "fork")
-            with context.Pool(workers) as pool:
+            with pool_context().Pool(workers) as pool:
                 for count in pool.imap_unordered(_write_chunk, jobs):
                     bar.update(count)
     if preview is not None:

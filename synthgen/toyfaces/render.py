@@ -166,12 +166,13 @@ def render_pool(
     if workers <= 1:
         yield from map(_render_chunk, chunks)
         return
-    with multiprocessing.get_context("spawn" if _threads_unsafe() else "fork").Pool(workers) as pool:
+    with pool_context().Pool(workers) as pool:
         yield from pool.imap(_render_chunk, chunks)
 
 
-def _threads_unsafe() -> bool:
-    """Fork after torch has started threads can deadlock; spawn is the safe choice then."""
+def pool_context():
+    """fork is fastest to start, but forking after torch has started threads can deadlock:
+    spawn once torch is loaded."""
     import sys
 
-    return "torch" in sys.modules
+    return multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
