@@ -166,3 +166,16 @@ def test_preview_reads_the_shards(dataset, tmp_path):
     result = run(["preview", str(dataset), "--n", "5", "--out", str(tmp_path / "grid.png"), "--size", "16"])
     assert "5 samples" in result.output
     assert Image.open(tmp_path / "grid.png").size == (4 * 16, 14 + 5 * 16)
+
+
+def test_every_option_is_documented():
+    from pathlib import Path
+
+    from synthgen.sample.cli import preview, sample, verify
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "sampling.md").read_text()
+    for command in (sample, verify, preview):
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert f"`{opt}" in doc, f"{command.name} {opt} is not in docs/sampling.md"

@@ -63,7 +63,7 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="WebP/JPEG quality of image domains.")
 @click.option("--png-level", type=click.IntRange(0, 9), default=1, show_default=True,
-              help="zlib level of every PNG (1: fast; 9: ~10% smaller, several times slower).")
+              help="zlib level of every PNG (1: fastest; up to 9: smaller files, more CPU).")
 @click.option("--workers", type=click.IntRange(min=0), default=min(8, os.cpu_count() or 1), show_default=True,
               help="Encoding threads per process (0 encodes on the main thread).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
