@@ -31,6 +31,7 @@ def build_world(folder: Path, preset: str, domains: list[str]) -> tuple[Path, Pa
     from synthgen.generators import save_generator
     from synthgen.generators.presets import build_generator
 
+    (folder / "anchors").mkdir(parents=True, exist_ok=True)
     gen = build_generator(preset, seed=0)
     gen_path = save_generator(gen, folder / "generator.safetensors")
     fingerprint = gen.fingerprint
@@ -78,10 +79,38 @@ def peak_rss_mb(args: list[str]) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.perf_counter() - started
 
 
+def run_throughput(tmp: Path, preset: str, names: list[str], n_samples: int, n_naive: int, batch_size: int,
+                   workers: int, png_level: int, repeats: int, results: dict) -> None:
+    from synthgen.sample.plan import SampleConfig
+    from synthgen.sample.sampler import prepare, sample_dataset
+
+    gen_path, anchors = build_world(tmp / "world", preset, names)
+    cfg = SampleConfig(out_dir=tmp / "out", generator=str(gen_path), anchors_dir=str(anchors), domains=tuple(names),
+                       n_samples=n_samples, shard_size=min(1000, n_samples), batch_size=batch_size,
+                       workers=workers, png_level=png_level, device="cpu", show_progress=False)
+    prep = prepare(cfg, "bench")
+    bench_compute(cfg, prep, min(batch_size, n_samples))  # warm-up
+    a_runs, b_runs = [], []
+    for r in range(repeats):
+        a_runs.append(bench_compute(cfg, prep, n_samples))
+        run_cfg = dataclasses.replace(cfg, out_dir=tmp / f"out{r}")
+        started = time.perf_counter()
+        sample_dataset(run_cfg, "bench", prepared=prep)
+        b_runs.append(n_samples / (time.perf_counter() - started))
+    results["a_runs"], results["b_runs"] = a_runs, b_runs
+    results["a_compute_samples_per_s"] = max(a_runs)
+    results["b_end_to_end_samples_per_s"] = max(b_runs)
+    results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed)
+    results["b_over_a"] = results["b_end_to_end_samples_per_s"] / results["a_compute_samples_per_s"]
+    results["b_over_c"] = results["b_end_to_end_samples_per_s"] / results["c_naive_samples_per_s"]
+    click.echo(json.dumps(results, indent=1))
+
+
 @click.command()
 @click.option("--preset", default="toyfaces64", show_default=True, help="StyleGAN2 preset of the generator.")
 @click.option("--domains", default="rgb,seg,sketch", show_default=True, help="Domains to write.")
-@click.option("--n", "n_samples", type=int, default=512, show_default=True, help="Samples for (a) and (b).")
+@click.option("--n", "n_samples", type=int, default=512, show_default=True,
+              help="Samples for (a) and (b); 0 skips (a)-(c).")
 @click.option("--n-naive", type=int, default=64, show_default=True, help="Samples for the naive baseline (c).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size of (a) and (b).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Encode threads of (b).")
@@ -96,9 +125,6 @@ def peak_rss_mb(args: list[str]) -> tuple[float, float]:
 def main(preset, domains, n_samples, n_naive, batch_size, workers, png_level, threads, repeats, rss_n, rss_preset,
          rss_domains, json_out) -> None:
     """Measure compute-only, end-to-end and naive sampling throughput, and peak RSS."""
-    from synthgen.sample.plan import SampleConfig
-    from synthgen.sample.sampler import prepare, sample_dataset
-
     if threads:
         torch.set_num_threads(threads)
     names = [d for d in domains.split(",") if d]
@@ -106,26 +132,8 @@ def main(preset, domains, n_samples, n_naive, batch_size, workers, png_level, th
                      "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        gen_path, anchors = build_world(tmp / "world", preset, names)
-        cfg = SampleConfig(out_dir=tmp / "out", generator=str(gen_path), anchors_dir=str(anchors), domains=tuple(names),
-                           n_samples=n_samples, shard_size=min(1000, n_samples), batch_size=batch_size,
-                           workers=workers, png_level=png_level, device="cpu", show_progress=False)
-        prep = prepare(cfg, "bench")
-        bench_compute(cfg, prep, min(batch_size, n_samples))  # warm-up
-        a_runs, b_runs = [], []
-        for r in range(repeats):
-            a_runs.append(bench_compute(cfg, prep, n_samples))
-            run_cfg = dataclasses.replace(cfg, out_dir=tmp / f"out{r}")
-            started = time.perf_counter()
-            sample_dataset(run_cfg, "bench", prepared=prep)
-            b_runs.append(n_samples / (time.perf_counter() - started))
-        results["a_runs"], results["b_runs"] = a_runs, b_runs
-        results["a_compute_samples_per_s"] = max(a_runs)
-        results["b_end_to_end_samples_per_s"] = max(b_runs)
-        results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed)
-        results["b_over_a"] = results["b_end_to_end_samples_per_s"] / results["a_compute_samples_per_s"]
-        results["b_over_c"] = results["b_end_to_end_samples_per_s"] / results["c_naive_samples_per_s"]
-        click.echo(json.dumps(results, indent=1))
+        if n_samples:
+            run_throughput(tmp, preset, names, n_samples, n_naive, batch_size, workers, png_level, repeats, results)
         if rss_n:
             rss_names = [d for d in rss_domains.split(",") if d]
             gen_rss, anchors_rss = build_world(tmp / "rss_world", rss_preset, rss_names)

@@ -110,3 +110,16 @@ def test_corrupt_and_foreign_files_are_one_line_errors(tmp_path):
         with pytest.raises(AnchorFileError, match=words) as info:
             load_anchor(tmp_path / f"{name}.safetensors")
         assert "\n" not in str(info.value)
+
+
+def test_trunk_starts_from_local_torchvision_weights(tmp_path):
+    from torchvision.models import resnet18
+
+    ref = resnet18(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "r18.pth")
+    enc = Encoder(EncoderConfig(trunk="resnet18", in_channels=1, num_ws=4, latent_dim=8,
+                                trunk_weights=str(tmp_path / "r18.pth")), 32)
+    assert torch.equal(enc.trunk.layer2[0].conv1.weight, ref.layer2[0].conv1.weight)
+    assert enc.trunk.stem[0].in_channels == 1  # a sketch is not a photo: fresh first conv
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        Encoder(EncoderConfig(trunk="resnet18", trunk_weights=str(tmp_path / "none.pth")), 32)

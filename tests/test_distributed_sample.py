@@ -43,14 +43,12 @@ def test_two_ranks_write_the_shards_one_process_writes(world, tmp_path):
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("shards written") == 1  # only rank 0 reports
-    assert "rank 0: 3, rank 1: 2" not in proc.stdout  # (dry-run text never printed by a real run)
     assert shard_hashes(multi) == shard_hashes(single) and len(shard_hashes(multi)) == 5
     assert pq.read_table(multi / "manifest.parquet").column("index").to_pylist() == list(range(50))
     verify = CliRunner().invoke(main, ["verify", str(multi)])
     assert verify.exit_code == 0, verify.output
-    # Each rank wrote its own shards (s mod 2): rank 1's shards took their own seconds.
-    seconds = [json.loads((multi / "stats" / f"{s:06d}.json").read_text())["seconds"] for s in range(5)]
-    assert all(s > 0 for s in seconds)
+    ranks = [json.loads((multi / "stats" / f"{s:06d}.json").read_text())["rank"] for s in range(5)]
+    assert ranks == [0, 1, 0, 1, 0]  # shard s -> rank s mod 2
 
 
 def test_dry_run_under_torchrun_shows_both_ranks(world, tmp_path):

@@ -126,3 +126,13 @@ def test_cli_fit_and_its_one_line_errors(tmp_path, gen_file):
     assert "out of range" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "bad")])
     assert "unknown domain 'hair'" in error_of(base + ["--domain", "hair", "--data", str(data)])
     assert "fp16" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cpu", "--mixed-precision", "fp16"])
+
+
+def test_working_side_larger_than_the_tap_upsamples_features(tmp_path, gen):
+    out = fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+              steps=1, size=64, progress=False)
+    anchor = load_anchor(out, gen)
+    assert anchor.size == 64 and anchor.regressor.cfg.out_size == 64 and gen.feature_resolution == 32
+    with torch.no_grad():
+        raw = anchor.regress(gen.synthesize(anchor.encode(torch.zeros(1, 19, 64, 64))))
+    assert raw.shape == (1, 19, 64, 64)

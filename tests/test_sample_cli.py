@@ -83,11 +83,12 @@ def test_sample_is_a_function_of_its_index(dataset, world):
     np.testing.assert_array_equal(stored, rgb)
 
 
-def test_batch_size_and_workers_do_not_change_bytes(dataset, world, tmp_path):
+@pytest.mark.parametrize("batch_size,workers", [("3", "0"), ("1", "2"), ("7", "1")])
+def test_batch_size_and_workers_do_not_change_bytes(dataset, world, tmp_path, batch_size, workers):
     out = tmp_path / "other"
     args = sample_args(*world, out)
-    args[args.index("--batch-size") + 1] = "3"
-    args[args.index("--workers") + 1] = "0"
+    args[args.index("--batch-size") + 1] = batch_size
+    args[args.index("--workers") + 1] = workers
     run(args)
     assert shard_hashes(out) == shard_hashes(dataset)
     # Confidence scores are float means of raw logits: equal up to float rounding.
@@ -133,7 +134,7 @@ def test_more_samples_extend_the_dataset(dataset, world, tmp_path):
 
 
 def test_dry_run_prints_plan_and_writes_nothing(world, tmp_path):
-    result = run(sample_args(*world, tmp_path / "dry", "--dry-run", n=25))
+    result = run(sample_args(*world, tmp_path / "dry", "--dry-run", "--n", "25"))  # the short spelling
     assert "3 of 10 (000000..000002), 0 already complete" in result.output
     assert "rank 0: 3" in result.output and "GB total" in result.output
     assert not (tmp_path / "dry").exists()

@@ -25,6 +25,9 @@ def test_plan_covers_indices_once_in_fixed_ranges():
     ranks = [shards_for_rank(tasks, r, 2) for r in range(2)]
     assert [t.shard for t in ranks[0]] == [2, 4] and [t.shard for t in ranks[1]] == [3]
     assert [len(b) for b in batches(tasks[2].indices, 128)] == [128, 128, 128, 116]
+    assert [len(b) for b in batches(range(10), 3)] == [3, 3, 4]  # never a batch of one
+    assert [len(b) for b in batches(range(5), 1)] == [2, 3]
+    assert [i for b in batches(range(7, 20), 4) for i in b] == list(range(7, 20))
     with pytest.raises(PlanError, match="multiple of the shard size"):
         plan_shards(10, 100, 1000)
     assert sample_key(1234) == "000001234" and "." not in sample_key(7)
@@ -105,3 +108,23 @@ def test_samples_out_of_order_are_refused(tmp_path):
     with EncodePool(SPECS, EncodeOptions(), 0) as pool, pytest.raises(RuntimeError, match="expected 0"):
         writer.add(pool.submit(fake_sample(1, np.random.default_rng(0))).result())
     writer.abort()
+
+
+def test_writer_thread_surfaces_encoding_errors_and_leaves_no_partial_shard(tmp_path):
+    from synthgen.sample.sampler import ShardSink, _Commit, _Start
+
+    [task] = plan_shards(0, 3, 10)
+    sink = ShardSink(tmp_path, manifest_schema(SPECS), maxsize=2, on_sample=lambda: None)
+    sink.start()
+    broken = fake_sample(1, np.random.default_rng(0))
+    del broken.arrays["seg"]
+    with EncodePool(SPECS, EncodeOptions(), 2) as pool, pytest.raises(KeyError, match="seg"):
+        try:
+            sink.put(_Start(task))
+            for sample in (fake_sample(0, np.random.default_rng(0)), broken, fake_sample(2, np.random.default_rng(0))):
+                sink.put(pool.submit(sample))
+            sink.put(_Commit())
+        finally:
+            sink.finish()
+    assert not is_complete(tmp_path, task)
+    assert not list(tmp_path.rglob("*.tar*"))

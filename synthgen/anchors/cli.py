@@ -37,6 +37,7 @@ def _user_errors():
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")
 @click.option("--encoder", type=click.Choice(TRUNKS), default="resnet18-small", show_default=True, help="Encoder trunk.")
+@click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
 @click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and data order.")

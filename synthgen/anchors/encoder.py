@@ -32,6 +32,7 @@ class EncoderConfig:
     latent_dim: int = 512  # size of one latent entry
     latent_kind: str = "w+"  # "w+": predict offsets from w_avg; "z+class": predict z directly
     small_widths: tuple[int, int, int] = (32, 64, 128)  # resnet18-small: channels of c1, c2, c3
+    head_channels: int | None = None  # style-head conv width; None = latent_dim (pSp), or c3's width for resnet18-small
     trunk_weights: str | None = None  # local .pth/.safetensors of torchvision trunk weights (no downloads)
 
     def to_dict(self) -> dict:
@@ -126,18 +127,18 @@ def _trunk_channels(cfg: EncoderConfig) -> tuple[int, int, int]:
 class StyleHead(nn.Module):
     """(B, C, S, S) -> (B, latent_dim): log2(S) stride-2 convs down to 1x1, then linear."""
 
-    def __init__(self, in_channels: int, latent_dim: int, spatial: int):
+    def __init__(self, in_channels: int, latent_dim: int, spatial: int, width: int):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
         for _ in range(max(1, int(math.log2(spatial)))):
-            layers += [nn.Conv2d(c, latent_dim, 3, 2, 1), nn.LeakyReLU(0.01)]
-            c = latent_dim
+            layers += [nn.Conv2d(c, width, 3, 2, 1), nn.LeakyReLU(0.01)]
+            c = width
         self.convs = nn.Sequential(*layers)
-        self.linear = nn.Linear(latent_dim, latent_dim)
+        self.linear = nn.Linear(width, latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.convs(x)  # (B, latent_dim, s, s), s = 1 when the input is a power of two
+        x = self.convs(x)  # (B, width, s, s), s = 1 when the input is a power of two
         return self.linear(x.mean((2, 3)))
 
 
@@ -162,7 +163,8 @@ class Encoder(nn.Module):
         s1, s2, s3 = input_size // 4, input_size // 8, input_size // 16
         self.coarse_end, self.middle_end = style_split(cfg.num_ws)
         spatial = [s3] * self.coarse_end + [s2] * (self.middle_end - self.coarse_end) + [s1] * (cfg.num_ws - self.middle_end)
-        self.heads = nn.ModuleList(StyleHead(ch3, cfg.latent_dim, s) for s in spatial)
+        width = cfg.head_channels or (ch3 if cfg.trunk == "resnet18-small" else cfg.latent_dim)
+        self.heads = nn.ModuleList(StyleHead(ch3, cfg.latent_dim, s, width) for s in spatial)
         avg = torch.zeros(cfg.latent_dim) if w_avg is None else w_avg.detach().float().reshape(cfg.latent_dim)
         self.register_buffer("w_avg", avg.clone())
 

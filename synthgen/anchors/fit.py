@@ -32,8 +32,8 @@ from synthgen.generators.base import FrozenGenerator
 CHECKPOINT = "checkpoint.pt"
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "regressor_widths",
-               "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
+RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "encoder_weights",
+               "regressor_widths", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
 
 
 class FitError(ValueError):
@@ -51,6 +51,7 @@ class FitConfig:
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
+    encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
     regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head
     seed: int = 0  # initial weights and data order
     preview_every: int = 500  # steps between preview grids (0 = only at the end)
@@ -118,6 +119,8 @@ class _Fit:
 
         if cfg.steps < 1 or cfg.batch_size < 1:
             raise FitError("steps and batch_size must be >= 1")
+        if cfg.encoder_weights and cfg.encoder == "resnet18-small":
+            raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
         self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         self.weights = resolve_weights(self.spec, cfg)
@@ -145,7 +148,7 @@ class _Fit:
         self.resolved = {
             "domain": self.spec.to_dict(), "data": str(Path(data).resolve()), "field": cfg.field,
             "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
-            "encoder": cfg.encoder, "regressor_widths": list(cfg.regressor_widths),
+            "encoder": cfg.encoder, "encoder_weights": cfg.encoder_weights, "regressor_widths": list(cfg.regressor_widths),
             "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
@@ -158,7 +161,8 @@ class _Fit:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels, num_ws=gen.num_ws,
-                                    latent_dim=gen.latent_dim, latent_kind=gen.latent_kind)
+                                    latent_dim=gen.latent_dim, latent_kind=gen.latent_kind,
+                                    trunk_weights=cfg.encoder_weights)
             self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, cfg.regressor_widths, self.fingerprint)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
@@ -220,7 +224,8 @@ class _Fit:
                    desc=f"fit {self.spec.name}", dynamic_ncols=True)
         model.train()
         w_avg = self.generator.w_avg
-        stats_file = open(self.run_dir / STATS, "a") if acc.is_main_process else None
+        # Line-buffered, so the file can be watched during a run.
+        stats_file = open(self.run_dir / STATS, "a", buffering=1) if acc.is_main_process else None
         try:
             for step in range(start, cfg.steps):
                 batch = next(batches).to(acc.device)
@@ -250,7 +255,7 @@ class _Fit:
                     if stats_file:
                         stats_file.flush()
                     self._save_checkpoint(done)
-            if start < cfg.steps:
+            if start < cfg.steps and not (cfg.preview_every and cfg.steps % cfg.preview_every == 0):
                 self._preview(cfg.steps, batch, raw, rgb)
         finally:
             bar.close()

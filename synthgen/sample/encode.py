@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from synthgen.landmarks68 import draw_landmarks
 from synthgen.sample.plan import IMAGE_EXTENSIONS, sample_key
 
 
@@ -112,8 +113,10 @@ def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOption
         elif spec.kind == "mask":
             fields[f"{spec.name}.png"] = encode_mask(arrays["mask"], spec.palette, opts.png_level)
         else:
+            # The map is drawn here from the points as written, so .npy and .png always agree.
+            drawn = draw_landmarks(arrays["points"], arrays["map"].shape[-1], spec.skeleton)
             fields[f"{spec.name}.npy"] = encode_npy(arrays["points"])
-            fields[f"{spec.name}.png"] = encode_png(Image.fromarray(arrays["map"]), opts.png_level)
+            fields[f"{spec.name}.png"] = encode_png(Image.fromarray(drawn), opts.png_level)
     key = sample_key(sample.index)
     fields["json"] = encode_json({"key": key, "index": sample.index, **sample.meta})
     row = manifest_row(sample, fields, specs, opts.image_format)

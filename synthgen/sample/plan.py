@@ -97,9 +97,20 @@ def shards_for_rank(tasks: Sequence[ShardTask], rank: int, world_size: int) -> l
 
 
 def batches(indices: range, batch_size: int) -> Iterator[list[int]]:
-    # Batches never straddle shards, so a batch is the same whichever rank writes it.
-    for start in range(0, len(indices), batch_size):
-        yield list(indices[start:start + batch_size])
+    """Consecutive batches of a shard's indices, none of a single sample.
+
+    Batches never straddle shards, so a batch is the same whichever rank writes it. A batch
+    of one would run matrix-vector kernels whose float rounding differs from the batched
+    (matrix-matrix) ones, flipping a rare pixel by one level: a lone last sample joins the
+    batch before it, and --batch-size 1 computes pairs.
+    """
+    size = max(2, batch_size)
+    starts = list(range(0, len(indices), size))
+    if len(starts) > 1 and len(indices) - starts[-1] == 1:
+        starts.pop()
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else len(indices)
+        yield list(indices[start:stop])
 
 
 # Rough bytes per pixel, from img2dataset's 1M x 256^2 figures (PNG 98 GB, JPEG q95 30 GB,

@@ -165,21 +165,16 @@ def batch_latents(generator: Any, indices: Sequence[int], cfg: SampleConfig) -> 
 POINT_STEP = 1 / 256  # px; far below landmark accuracy, and exact in float32
 
 
-def quantize_points(spec: Any, decoded: dict) -> dict:
-    """Round sub-pixel coordinates to a fixed grid (as images are rounded to uint8) and
-    draw the map from the rounded points, so .npy and .png always agree.
+def quantize_points(decoded: dict) -> dict:
+    """Round sub-pixel coordinates to a fixed grid, as images are rounded to uint8.
 
     Float kernels may round the last bit differently for another batch shape; quantizing
     every written value keeps that noise out of the file bytes except at a grid boundary.
+    The encoder draws the keypoint map from these rounded points (encode.encode_sample).
     """
-    if "points" not in decoded:
-        return decoded
-    from synthgen.landmarks68 import draw_landmarks
-
-    points = (np.round(decoded["points"] / POINT_STEP) * POINT_STEP).astype(np.float32)  # (B, N, 2)
-    size = decoded["map"].shape[-1]
-    maps = [draw_landmarks(p, size, spec.skeleton) for p in points]
-    return {"points": points, "map": np.stack(maps) if maps else decoded["map"]}
+    if "points" in decoded:
+        decoded["points"] = (np.round(decoded["points"] / POINT_STEP) * POINT_STEP).astype(np.float32)  # (B, N, 2)
+    return decoded
 
 
 def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
@@ -195,7 +190,7 @@ def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence
         for head in heads:
             raw = head.raw(synthesis)
             scores.update(label_scores(head.spec, raw))
-            decoded[head.spec.name] = quantize_points(head.spec, decode(head.spec, raw))
+            decoded[head.spec.name] = quantize_points(decode(head.spec, raw))
     samples = []
     for k, index in enumerate(indices):
         meta = {
@@ -224,8 +219,9 @@ class _Commit:
 class ShardSink(threading.Thread):
     """Takes encoded-sample futures in index order and writes them into shards."""
 
-    def __init__(self, out_dir: Path, schema: Any, maxsize: int, on_sample: Callable[[], None]):
+    def __init__(self, out_dir: Path, schema: Any, maxsize: int, on_sample: Callable[[], None], rank: int = 0):
         super().__init__(name="shard-writer", daemon=True)
+        self.rank = rank
         self.out_dir = out_dir
         self.schema = schema
         self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
@@ -248,7 +244,7 @@ class ShardSink(threading.Thread):
         try:
             while (item := self.queue.get()) is not None:
                 if isinstance(item, _Start):
-                    writer = ShardWriter(self.out_dir, item.task, self.schema)
+                    writer = ShardWriter(self.out_dir, item.task, self.schema, self.rank)
                 elif isinstance(item, _Commit):
                     writer.commit()
                     self.written.append(writer.task)
@@ -404,7 +400,8 @@ def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | No
     opts = EncodeOptions(cfg.image_format, cfg.quality, cfg.png_level)
     with _progress(state, total=sum(t.count for t in todo), world=state.num_processes,
                    enabled=cfg.show_progress) as tick:
-        sink = ShardSink(out_dir, schema, maxsize=max(2 * cfg.batch_size, 4 * cfg.workers), on_sample=tick)
+        sink = ShardSink(out_dir, schema, maxsize=max(2 * cfg.batch_size, 4 * cfg.workers), on_sample=tick,
+                         rank=state.process_index)
         sink.start()
         with EncodePool(specs, opts, cfg.workers) as pool:
             try:

@@ -45,6 +45,7 @@ class ShardStats:
     bytes: int
     sha256: str
     seconds: float
+    rank: int = 0  # the process that wrote it
 
 
 def read_stats(path: Path) -> ShardStats | None:
@@ -74,8 +75,11 @@ class _HashingFile:
         self._f = f
         self.sha256 = hashlib.sha256()
         self.bytes = 0
+        self.discard = False  # set by abort: the tar stream's final flush goes nowhere
 
     def write(self, data: bytes) -> int:
+        if self.discard:
+            return len(data)
         self.sha256.update(data)
         self.bytes += len(data)
         return self._f.write(data)
@@ -84,8 +88,9 @@ class _HashingFile:
 class ShardWriter:
     """Streams one shard's samples (in index order) into a temporary tar, then commits."""
 
-    def __init__(self, out_dir: Path, task: ShardTask, schema: pa.Schema):
+    def __init__(self, out_dir: Path, task: ShardTask, schema: pa.Schema, rank: int = 0):
         self.task = task
+        self.rank = rank
         self.schema = schema
         self.paths = shard_paths(out_dir, task.name)
         for p in self.paths.values():
@@ -129,6 +134,7 @@ class ShardWriter:
             bytes=self._hashing.bytes,
             sha256=self._hashing.sha256.hexdigest(),
             seconds=round(time.perf_counter() - self._started, 3),
+            rank=self.rank,
         )
         tmp = self.paths["stats"].with_name(self.paths["stats"].name + ".tmp")
         tmp.write_text(json.dumps(asdict(stats), indent=1) + "\n")
@@ -138,7 +144,9 @@ class ShardWriter:
         return stats
 
     def abort(self) -> None:
+        self._hashing.discard = True
         try:
+            self._tar.close()
             self._file.close()
         finally:
             self._tmp_tar.unlink(missing_ok=True)
