@@ -10,13 +10,6 @@ from synthgen.generators.biggan import BigGANConfig, BigGANDeep
 from synthgen.generators.biggan.model import stats_at
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 CONF = dict(output_dim=16, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=5,

@@ -16,13 +16,6 @@ import torch
 from synthgen.generators import CheckpointError, detect_format, load_generator, save_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 SIZE, Z, W, N_MLP = 32, 24, 16, 2

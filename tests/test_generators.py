@@ -7,13 +7,6 @@ from synthgen.generators.presets import PRESETS, build_generator, build_stylegan
 from synthgen.generators.stylegan2 import FrozenStyleGAN2, mix_latents
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 

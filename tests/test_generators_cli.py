@@ -10,13 +10,6 @@ from synthgen.generators import load_generator, save_generator
 from synthgen.generators.presets import build_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_convert_then_info(tmp_path):

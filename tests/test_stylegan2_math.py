@@ -13,13 +13,6 @@ from synthgen.generators.stylegan2.modulated_conv import ModulatedConv2d
 from synthgen.generators.stylegan2.resample import Upsample, make_kernel, upfirdn2d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Tiny convs on a shared CPU: one thread avoids waiting on busy sibling threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 

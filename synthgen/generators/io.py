@@ -6,7 +6,6 @@ in the pytorch-pretrained-biggan layout (a folder or `config.json` + `pytorch_mo
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import torch

@@ -15,8 +15,7 @@ import torch
 
 from synthgen.generators.base import FrozenGenerator, Synthesis
 from synthgen.generators.stylegan2.config import StyleGAN2Config, layer_resolution
-from synthgen.generators.stylegan2.generator import NOISE_MODES, StyleGAN2Generator
-from synthgen.generators.stylegan2.latents import truncate
+from synthgen.generators.stylegan2.generator import StyleGAN2Generator
 from synthgen.seeding import index_rng
 
 TAPS = ("last", "last2")
