@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/synthgen toyfaces render --n 1000 --size 64 --seed 0 --out out/toyfaces --preview out/toyfaces/preview.png
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 clean:
 	rm -rf out build *.egg-info

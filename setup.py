@@ -5,5 +5,5 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["synthgen", "synthgen.*"]) + ["synthgen._domains"],
     package_dir={"synthgen._domains": "domains"},
-    package_data={"synthgen._domains": ["*.json", "*.md", "*/*.json", "*/*.safetensors"]},
+    package_data={"synthgen._domains": ["*.json", "*.md", "*.safetensors"]},
 )
