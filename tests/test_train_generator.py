@@ -59,3 +59,11 @@ def test_cli_trains_and_exports_a_loadable_generator(tmp_path):
 def test_a_preset_with_the_wrong_latent_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="z_dim"):
         GeneratorTrainer(GeneratorTrainConfig(preset="tiny"), tmp_path)
+
+
+def test_a_new_run_can_start_from_an_exported_generator(tmp_path):
+    train_generator(tmp_path / "a", out=tmp_path / "g.safetensors", steps=2, progress=False, **SMALL)
+    trainer = GeneratorTrainer(GeneratorTrainConfig(init_from=str(tmp_path / "g.safetensors"), **SMALL), tmp_path / "b")
+    exported = load_generator(tmp_path / "g.safetensors").generator.state_dict()
+    for name, value in trainer.G.state_dict().items():
+        assert torch.equal(value, exported[name]), name

@@ -22,6 +22,8 @@ import click
 @click.option("--seed", type=int, default=None, help="Weight init and training-latent order.  [default: 0]")
 @click.option("--eval-every", type=click.IntRange(min=1), default=None, help="Steps between held-out PSNR + grids.  [default: 500]")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Steps between checkpoints.  [default: 250]")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start a new run from this exported generator (e.g. domains/generator.safetensors) instead of random weights.")
 def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> None:
     """Train (or resume) the built-in StyleGAN2 to imitate the ToyFaces renderer (RGB only).
 

@@ -41,6 +41,7 @@ class GeneratorTrainConfig:
     lambda_adv: float = 0.05  # weight of the non-saturating GAN loss in the adversarial phase
     ema_decay: float = 0.999  # exponential moving average of the weights that get exported
     seed: int = 0  # weight init and the order of training latents
+    init_from: str | None = None  # a native generator file to start from (e.g. the shipped one)
     eval_every: int = 500  # steps between held-out PSNR evaluations + sample grids
     checkpoint_every: int = 250  # steps between checkpoints
     eval_samples: int = 64  # held-out samples for PSNR
@@ -85,6 +86,8 @@ class GeneratorTrainer:
         self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
         if self.G.cfg.z_dim != Z_DIM:
             raise ValueError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
+        if cfg.init_from is not None:
+            self._load_initial_weights(cfg.init_from)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(0.0 if cfg.adv_start == 0 else 0.9, 0.99))
         self.D = None
@@ -110,6 +113,15 @@ class GeneratorTrainer:
     def _d_channels(self) -> dict[int, int]:
         # A discriminator as wide as the generator at each resolution keeps a CPU step cheap.
         return {r: self.G.cfg.channels_at(r) for r in self.G.cfg.resolutions}
+
+    def _load_initial_weights(self, path: str) -> None:
+        """Start from an exported generator: training continues across machines from shipped weights."""
+        from synthgen.generators import load_generator
+
+        frozen = load_generator(path)
+        if getattr(frozen, "cfg", None) is None or frozen.cfg.to_dict() != self.G.cfg.to_dict():
+            raise ValueError(f"{path}: its architecture is not the {self.cfg.preset!r} preset; pass a matching --preset")
+        self.G.load_state_dict(frozen.generator.state_dict())
 
     def _resume(self) -> None:
         (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
