@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -33,6 +35,17 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert a["step"] == b["step"] == 6
     for name in b["G_ema"]:
         assert torch.equal(a["G_ema"][name], b["G_ema"][name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))
+
+
+def test_steps_logged_after_the_last_checkpoint_are_logged_once_after_resume(tmp_path):
+    train_generator(tmp_path, steps=3, progress=False, **SMALL)  # checkpoints at 2 and 3
+    log = tmp_path / "stats.jsonl"
+    log.write_text(log.read_text() + json.dumps({"step": 4, "l1": 0.0}) + "\n")  # logged, then killed
+    train_generator(tmp_path, steps=5, progress=False)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
 
 
 def test_regression_lowers_the_imitation_loss(tmp_path):

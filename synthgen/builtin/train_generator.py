@@ -132,10 +132,18 @@ class GeneratorTrainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
+        self._drop_stats_after(self.step)
         if "D" in state:
             self._ensure_discriminator()
             self.D.load_state_dict(state["D"])
             self.opt_d.load_state_dict(state["opt_d"])
+
+    def _drop_stats_after(self, step: int) -> None:
+        """Steps logged after the last checkpoint are redone on resume: keep each step once."""
+        path = self.run_dir / "stats.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            path.write_text("".join(line + "\n" for line in kept))
 
     def save_checkpoint(self) -> None:
         state = {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "opt": self.opt.state_dict(), "step": self.step}
