@@ -7,11 +7,13 @@ from pathlib import Path
 
 import click
 
-from synthgen.evaluation.errors import FeatureSpaceError, PairsError, SegmenterFileError, TranslationEvalError
+from synthgen.evaluation.errors import (
+    FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
+)
 
 # Errors a user can cause: shown as one line, never as a traceback.
-USER_ERRORS = (PairsError, SegmenterFileError, FeatureSpaceError, TranslationEvalError, ValueError,
-               FileNotFoundError)
+USER_ERRORS = (PairsError, SegmenterFileError, FeatureSpaceError, TranslationEvalError, LabelAccuracyError,
+               ValueError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -164,3 +166,27 @@ def frechet_command(set_a, set_b, n, size, segmenter, features, weights):
         distance = fid.frechet_distance_of_images(a, b, extractor)
     click.echo(json.dumps({"frechet_distance": distance, "feature_space": extractor.feature_space,
                            "n_a": len(a), "n_b": len(b), "size": size}))
+
+
+@eval_group.command("labels")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--n", type=click.IntRange(1), default=None, help="Check only the first N samples (default: all).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the report as JSON here.")
+def labels_command(dataset, n, out):
+    """Exact accuracy of a built-in-world dataset's seg labels against the renderer's truth.
+
+    DATASET is a `synthgen sample` folder made with the built-in generator, --truncation 1
+    and no style mixing: each sample's true mask is the ToyFaces render of its own z.
+    """
+    from synthgen.data.webdataset import ShardReaderError
+    from synthgen.evaluation.label_accuracy import synthetic_label_accuracy
+
+    with user_errors():
+        try:
+            report = synthetic_label_accuracy(dataset, n=n)
+        except ShardReaderError as exc:
+            raise LabelAccuracyError(str(exc)) from None
+    text = json.dumps(report, indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    click.echo(text)

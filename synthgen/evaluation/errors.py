@@ -18,3 +18,7 @@ class FeatureSpaceError(Exception):
 
 class TranslationEvalError(Exception):
     """Pairs, anchors or options that cannot be evaluated; the message says which and why."""
+
+
+class LabelAccuracyError(Exception):
+    """A dataset whose labels cannot be checked against the renderer's ground truth."""
