@@ -4,7 +4,7 @@ import torch
 
 from synthgen.generators import CheckpointError, load_generator, save_generator
 from synthgen.generators.presets import PRESETS, build_generator, build_stylegan2
-from synthgen.generators.stylegan2 import FrozenStyleGAN2, mix_latents
+from synthgen.generators.stylegan2 import FrozenStyleGAN2, StyleGAN2Config, mix_latents
 
 
 
@@ -162,3 +162,11 @@ def test_toyfaces64_preset_budget():
     gen = build_stylegan2("toyfaces64", seed=0)
     n = sum(p.numel() for p in gen.parameters())
     assert 1_000_000 < n < 6_000_000
+
+
+def test_mapping_without_pixelnorm_keeps_the_norm_of_z():
+    z = torch.randn(3, 64)
+    built_in = build_stylegan2("toyfaces64", seed=0)  # imitates a renderer that reads raw z
+    assert not torch.allclose(built_in.mapping(z), built_in.mapping(2 * z))
+    public = build_stylegan2(StyleGAN2Config(size=32, z_dim=64, w_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16, 32: 16}), seed=0)
+    torch.testing.assert_close(public.mapping(z), public.mapping(2 * z))  # PixelNorm: only the direction counts

@@ -14,9 +14,12 @@ PRESETS: dict[str, StyleGAN2Config] = {
         size=32, z_dim=16, w_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16, 32: 16},
     ),
     # The built-in default: 64x64, z_dim 64 = the ToyFaces renderer's Z_DIM, so the
-    # renderer's z for sample i is the generator's z for sample i.
+    # renderer's z for sample i is the generator's z for sample i. It is trained by
+    # regression onto render(z), not as a GAN: raw z (the renderer reads |z| too) and a
+    # mapping network that learns at the full rate.
     "toyfaces64": StyleGAN2Config(
         size=64, z_dim=64, w_dim=256, n_mlp=4, channels={4: 256, 8: 256, 16: 128, 32: 64, 64: 32},
+        lr_mlp=1.0, normalize_z=False,
     ),
     # The FFHQ architectures of the public checkpoints (rosinality config F).
     "ffhq256": StyleGAN2Config(size=256, channel_multiplier=2),

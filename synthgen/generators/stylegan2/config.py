@@ -22,6 +22,7 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels at the low resolutions
     channels: dict[int, int] | None = None  # explicit {resolution: channels}; overrides the formula
     lr_mlp: float = 0.01  # equalized-lr multiplier of the mapping network (paper: 0.01)
+    normalize_z: bool = True  # PixelNorm on z before the MLP (every public checkpoint does)
     blur_kernel: tuple[float, ...] = (1, 3, 3, 1)  # FIR taps of every 2x up/down sampling (normalized)
     conv_clamp: float | None = None  # clamp of conv outputs (NVIDIA's pkls use 256; rosinality none)
 

@@ -25,7 +25,7 @@ class StyleGAN2Generator(nn.Module):
     def __init__(self, cfg: StyleGAN2Config):
         super().__init__()
         self.cfg = cfg
-        self.style = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.n_mlp, cfg.lr_mlp)
+        self.style = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.n_mlp, cfg.lr_mlp, cfg.normalize_z)
         self.synthesis = SynthesisNetwork(cfg)
 
     @property

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Rebuild the shipped default world from nothing: ToyFaces splits, the generator, the four
+# anchors on disjoint splits, and the reference segmenter. Every stage resumes from its
+# run folder, so rerunning after an interruption continues where it stopped.
+#
+#   GEN_STEPS=20000 FIT_STEPS=3000 bash scripts/build_default_world.sh [stage ...]
+#
+# Stages: data generator anchors segmenter (default: all, in that order).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SG=${SYNTHGEN:-.venv/bin/synthgen}
+DATA=${DATA:-out/data}
+RUNS=${RUNS:-runs}
+GEN_STEPS=${GEN_STEPS:-20000}
+FIT_STEPS=${FIT_STEPS:-3000}
+FIT_BATCH=${FIT_BATCH:-8}
+FIT_LR=${FIT_LR:-5e-4}
+N_ANCHOR=${N_ANCHOR:-5000}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
+stages=${*:-data generator anchors segmenter}
+
+seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
+  case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; test) echo 1000;; esac
+}
+
+for stage in $stages; do
+  case $stage in
+  data)
+    for d in rgb seg sketch landmark; do  # one domain per split: the anchors never see a pairing
+      $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of $d)" --domains $d --out "$DATA/anchor_$d"
+    done
+    $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of segmenter)" --domains rgb,seg --out "$DATA/segmenter"
+    $SG toyfaces render --n 1000 --seed "$(seed_of test)" --out "$DATA/test"
+    ;;
+  generator)
+    $SG toyfaces train-generator --run-dir "$RUNS/generator" --steps "$GEN_STEPS" --out domains/generator.safetensors
+    ;;
+  anchors)  # independent of each other: run side by side
+    for d in rgb seg sketch landmark; do
+      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+        --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
+        --batch-size "$FIT_BATCH" --lr "$FIT_LR" --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+    done
+    wait
+    ;;
+  segmenter)
+    $SG eval train-segmenter --data "$DATA/segmenter" --out domains/segmenter.safetensors --steps 3000 --val "$DATA/test"
+    ;;
+  *) echo "unknown stage $stage (data generator anchors segmenter)" >&2; exit 2;;
+  esac
+done
