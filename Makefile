@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/synthgen toyfaces render --n 1000 --size 64 --seed 0 --out out/toyfaces --preview out/toyfaces/preview.png
+	$(VENV)/bin/synthgen sample --n 1000 --domains rgb,seg,sketch,landmark --out out/demo
+	$(VENV)/bin/synthgen verify out/demo
+	$(VENV)/bin/synthgen preview out/demo --n 16 --out out/demo/preview.png
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Measure the shipped default world on the held-out ToyFaces `test` split (seed 1000), which
+# no training job reads. Writes JSON reports and grids under $OUT; EVAL.md quotes them.
+#
+#   bash scripts/eval_builtin.sh            # after scripts/build_default_world.sh data
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+SG=${SYNTHGEN:-.venv/bin/synthgen}
+DATA=${DATA:-out/data}
+OUT=${OUT:-out/eval}
+N_PAIRS=${N_PAIRS:-300}
+N_DOWNSTREAM=${N_DOWNSTREAM:-1000}
+mkdir -p "$OUT"
+
+# 1. generator fidelity: G(z) against render_rgb(z)
+$PY scripts/eval_generator_fidelity.py --n 1000 --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
+
+# 2. translation between every pair of built-in domains (seg -> rgb also: faithfulness by the reference segmenter)
+$PY scripts/bench_eval_translation.py --generator domains/generator.safetensors --anchors domains \
+  --pairs "$DATA/test" --segmenter domains/segmenter.safetensors --n "$N_PAIRS" --out "$OUT/translation" \
+  | tee "$OUT/translation.txt"
+
+# reconstruction through the anchor: seg -> G -> seg (the fit objective, on unseen masks)
+$SG eval translate --from seg --to seg --pairs "$DATA/test" --generator domains/generator.safetensors \
+  --anchors domains --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
+
+# 3. exact synthetic label accuracy of `synthgen sample` output
+$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --out "$OUT/sampled" --no-progress
+$SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
+$SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
+
+# 4. downstream: the same segmenter trained on N synthetic vs N rendered ("real") pairs
+$SG eval downstream --synthetic "$OUT/sampled" --real "$DATA/segmenter" --test "$DATA/test" \
+  --n "$N_DOWNSTREAM" --steps 1000 --out "$OUT/downstream.json"
