@@ -39,7 +39,7 @@ for stage in $stages; do
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
-        --batch-size "$FIT_BATCH" --lr "$FIT_LR" --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+        --batch-size "$FIT_BATCH" --lr "$FIT_LR" --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
     ;;

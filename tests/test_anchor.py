@@ -123,3 +123,23 @@ def test_trunk_starts_from_local_torchvision_weights(tmp_path):
     assert enc.trunk.stem[0].in_channels == 1  # a sketch is not a photo: fresh first conv
     with pytest.raises(FileNotFoundError, match="never downloaded"):
         Encoder(EncoderConfig(trunk="resnet18", trunk_weights=str(tmp_path / "none.pth")), 32)
+
+
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    import torch
+
+    from synthgen.anchors.anchor import build_anchor, load_anchor, save_anchor
+    from synthgen.anchors.encoder import EncoderConfig
+    from synthgen.anchors.spec import load_domain_spec
+    from synthgen.generators.presets import build_generator
+
+    gen = build_generator("tiny", seed=0)
+    anchor = build_anchor(load_domain_spec("seg"), gen, 32, EncoderConfig(in_channels=19, num_ws=gen.num_ws, latent_dim=gen.latent_dim))
+    full = save_anchor(anchor, tmp_path / "full.safetensors")
+    half = save_anchor(anchor, tmp_path / "half.safetensors", store_dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_anchor(half, gen)
+    for name, value in loaded.encoder.state_dict().items():
+        if value.is_floating_point():
+            assert value.dtype == torch.float32
+            torch.testing.assert_close(value, anchor.encoder.state_dict()[name], rtol=1e-3, atol=1e-3)

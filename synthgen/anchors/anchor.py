@@ -110,13 +110,25 @@ def anchor_state(anchor: Anchor) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
-def save_anchor(anchor: Anchor, path: str | Path) -> Path:
-    """Write the anchor file atomically (a crash never leaves a half-written anchor)."""
+STORE_DTYPES = {"float32": None, "float16": torch.float16}
+
+
+def save_anchor(anchor: Anchor, path: str | Path, store_dtype: str = "float32") -> Path:
+    """Write the anchor file atomically (a crash never leaves a half-written anchor).
+
+    store_dtype "float16" halves the file (shipped anchors must stay under 20 MB); weights
+    are cast back to float32 on load. Batch-norm statistics stay float32: their variances
+    can be smaller than float16 resolves.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     meta = json.dumps(anchor.describe(), sort_keys=True)
-    save_file(anchor_state(anchor), str(tmp), metadata={METADATA_KEY: meta})
+    state = anchor_state(anchor)
+    cast = STORE_DTYPES[store_dtype]
+    if cast is not None:
+        state = {k: v.to(cast) if v.is_floating_point() and "running_" not in k else v for k, v in state.items()}
+    save_file(state, str(tmp), metadata={METADATA_KEY: meta})
     os.replace(tmp, path)
     return path
 

@@ -47,6 +47,8 @@ def _user_errors():
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where to train.")
 @click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default="no", show_default=True, help="Autocast precision (fp16 needs a GPU).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Dtype of the anchor file's weights; float16 halves the file (loaded back as float32).")
 def fit(domain, data, generator, out, run_dir, **options) -> None:
     """Anchor one domain to a frozen generator; write one anchor file."""
     from synthgen.anchors.fit import fit as run_fit

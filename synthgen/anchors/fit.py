@@ -63,6 +63,7 @@ class FitConfig:
     preload_bytes: int = 1 << 30  # decoded training files kept in memory
     num_workers: int = 0  # DataLoader workers when files do not fit in memory
     progress: bool = True  # tqdm bar
+    store_dtype: str = "float32"  # dtype of the anchor file's weights ("float16" halves it)
 
 
 def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
@@ -265,7 +266,7 @@ class _Fit:
         acc.wait_for_everyone()
         if acc.is_main_process:
             self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
-            save_anchor(self.anchor, self.out)
+            save_anchor(self.anchor, self.out, store_dtype=self.cfg.store_dtype)
         acc.wait_for_everyone()
         return self.out
 
