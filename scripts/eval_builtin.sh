@@ -10,7 +10,7 @@ SG=${SYNTHGEN:-.venv/bin/synthgen}
 DATA=${DATA:-out/data}
 OUT=${OUT:-out/eval}
 N_PAIRS=${N_PAIRS:-300}
-N_DOWNSTREAM=${N_DOWNSTREAM:-1000}  # EVAL.md also quotes N_DOWNSTREAM=10000
+N_DOWNSTREAM=${N_DOWNSTREAM:-1000}  # for 10000, render 10,000 segmenter pairs first (N_ANCHOR=10000 ... data)
 mkdir -p "$OUT"
 
 # 1. generator fidelity: G(z) against render_rgb(z)
