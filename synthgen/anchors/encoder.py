@@ -12,8 +12,9 @@ encoder already lands at the average face); for z-space generators (BigGAN) it i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -21,11 +22,15 @@ from torch import nn
 from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.resnet import BasicBlock
 
+from synthgen.anchors.config_io import JsonConfig
+
 TRUNKS = ("resnet18", "resnet34", "resnet50", "resnet18-small")
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(JsonConfig):
+    tuple_fields: ClassVar[tuple[str, ...]] = ("small_widths",)
+
     trunk: str = "resnet18-small"  # resnet18 | resnet34 | resnet50 (torchvision) | resnet18-small (CPU, 64px)
     in_channels: int = 3  # from the domain spec: pixels, one-hot classes or heatmaps
     num_ws: int = 18  # latent entries the generator takes (w+); 1 for z-space generators
@@ -35,16 +40,6 @@ class EncoderConfig:
     head_channels: int | None = None  # style-head conv width; None = latent_dim (pSp), or c3's width for resnet18-small
     trunk_weights: str | None = None  # local .pth/.safetensors of torchvision trunk weights (no downloads)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["small_widths"] = list(self.small_widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
-        d = dict(d)
-        d["small_widths"] = tuple(d.get("small_widths", cls.small_widths))
-        return cls(**d)
 
 
 def style_split(num_ws: int) -> tuple[int, int]:

@@ -7,30 +7,24 @@ anchors the domain to G's latent space (a strong regressor breaks anchoring: FID
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthgen.anchors.config_io import JsonConfig
+
 
 @dataclass
-class RegressorConfig:
+class RegressorConfig(JsonConfig):
+    tuple_fields: ClassVar[tuple[str, ...]] = ("widths",)
+
     in_channels: int = 128  # the generator's feature_channels
     out_channels: int = 19  # the domain spec's out_channels
     widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # hidden 1x1 conv widths of the paper's "deeper" head
     out_size: int | None = None  # output side; None = the feature tap's resolution
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RegressorConfig":
-        d = dict(d)
-        d["widths"] = tuple(d.get("widths", cls.widths))
-        return cls(**d)
 
 
 class Regressor(nn.Module):
