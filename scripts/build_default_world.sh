@@ -15,6 +15,9 @@ GEN_STEPS=${GEN_STEPS:-20000}
 FIT_STEPS=${FIT_STEPS:-3000}
 FIT_BATCH=${FIT_BATCH:-8}
 FIT_LR=${FIT_LR:-5e-4}
+# The built-in anchors land in z through G's frozen mapping, spread over the prior, with a
+# BatchNorm-free regressor (docs/anchors.md, "Anchoring a small generator").
+FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-batch-norm}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors segmenter}
@@ -39,7 +42,7 @@ for stage in $stages; do
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
-        --batch-size "$FIT_BATCH" --lr "$FIT_LR" --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $FIT_ANCHORING --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
     ;;

@@ -53,6 +53,27 @@ def test_regressor_is_the_weak_1x1_head():
     assert reg(torch.randn(2, 16, 32, 32)).shape == (2, 19, 64, 64)
 
 
+def test_regressor_without_batch_norm_and_linear_regressor():
+    reg = Regressor(RegressorConfig(in_channels=16, out_channels=19, batch_norm=False))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in reg.modules())
+    assert [type(m) for m in reg.net[:2]] == [nn.Conv2d, nn.ReLU]
+    linear = Regressor(RegressorConfig(in_channels=16, out_channels=19, widths=()))
+    assert len(linear.net) == 1 and linear.net[0].kernel_size == (1, 1)
+    assert RegressorConfig.from_dict({"in_channels": 16, "out_channels": 19}).batch_norm  # older files: the paper's
+
+
+def test_shell_projection_and_prior_matching():
+    from synthgen.anchors.anchor import project_to_shell
+    from synthgen.anchors.losses import prior_matching_loss
+
+    z = project_to_shell(torch.tensor([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.5]]))
+    assert torch.allclose(z, torch.tensor([[1.2, 1.6, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]]))  # norm sqrt(4) = 2
+    # mean per dim (0.6, 0.8, 0, 1) -> 0.5 / 4; unbiased var (0.72, 1.28, 0, 2) -> ((-.28)^2 + .28^2 + 1 + 1) / 4
+    expected = (0.36 + 0.64 + 0 + 1) / 4 + (0.0784 + 0.0784 + 1 + 1) / 4
+    assert prior_matching_loss(z).item() == pytest.approx(expected, rel=1e-5)
+    assert prior_matching_loss(torch.randn(20000, 8)).item() < 1e-2  # the prior itself costs ~nothing
+
+
 def _trained_like(anchor):
     with torch.no_grad():
         for p in anchor.parameters():

@@ -136,3 +136,52 @@ def test_working_side_larger_than_the_tap_upsamples_features(tmp_path, gen):
     with torch.no_grad():
         raw = anchor.regress(gen.synthesize(anchor.encode(torch.zeros(1, 19, 64, 64))))
     assert raw.shape == (1, 19, 64, 64)
+
+
+def test_z_latent_space_anchors_through_the_frozen_mapping(tmp_path, gen):
+    out = fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+              steps=4, batch_size=2, latent_space="z", progress=False)
+    anchor = load_anchor(out, gen)
+    assert anchor.through_mapping and anchor.encoder.cfg.latent_dim == gen.z_dim and anchor.encoder.cfg.num_ws == 1
+    x = torch.zeros(2, 19, 32, 32)
+    with torch.no_grad():
+        z = anchor.encoder(x)[:, 0]
+        latents = anchor.encode(x, gen)
+    # Every encoded latent is G's own mapping of one z: the region G was trained on.
+    assert torch.allclose(latents, gen.map(z)) and torch.equal(latents[:, 0], latents[:, -1])
+    assert torch.count_nonzero(anchor.latent_center(gen)) == 0
+    with pytest.raises(ValueError, match="needs the generator"):
+        anchor.encode(x)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["latent_space"] == "z"
+    with pytest.raises(FitError, match="different latent_space"):
+        fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+            steps=6, batch_size=2, progress=False)
+
+
+def test_z_latent_space_needs_a_mapping_network(tmp_path):
+    from test_biggan import CONF, biggan_state
+    from synthgen.generators import load_generator
+
+    folder = tmp_path / "biggan"
+    folder.mkdir()
+    torch.save(biggan_state(), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps(CONF))
+    biggan = load_generator(folder)  # z-space: no mapping network to anchor through
+    with pytest.raises(FitError, match="mapping network"):
+        fit("seg", write_masks(tmp_path / "d"), biggan, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+            steps=1, latent_space="z", progress=False)
+
+
+def test_prior_matching_is_logged_and_weighted(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, batch_size=3, latent_space="z",
+        lambda_prior=0.5, regressor_batch_norm=False, regressor_widths=(8,), progress=False)
+    rows = _stats(tmp_path / "r")
+    assert rows[0]["loss"] == pytest.approx(rows[0]["rec"] + 0.005 * rows[0]["latent"] + 0.5 * rows[0]["prior"], rel=1e-5)
+    anchor = load_anchor(tmp_path / "a.safetensors", gen)
+    assert anchor.regressor.cfg.widths == (8,) and not anchor.regressor.cfg.batch_norm
+    with pytest.raises(FitError, match="latent-space z"):
+        fit("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", steps=1, lambda_prior=1.0, progress=False)
+    with pytest.raises(FitError, match="batch-size 2"):
+        fit("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r3", steps=1, batch_size=1,
+            latent_space="z", lambda_prior=1.0, progress=False)

@@ -4,7 +4,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from synthgen.builtin.train_generator import GeneratorTrainConfig, GeneratorTrainer, edge_l1, image_pyramid_l1, train_generator
+from synthgen.builtin.train_generator import (
+    GeneratorTrainConfig, GeneratorTrainer, cosine_lr, edge_l1, image_pyramid_l1, train_generator,
+)
 from synthgen.cli import main
 from synthgen.generators import load_generator
 from synthgen.generators.presets import PRESETS
@@ -24,6 +26,17 @@ def test_losses_are_zero_only_for_identical_images():
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     assert image_pyramid_l1(x, x).item() == 0 and edge_l1(x, x).item() == 0
     assert image_pyramid_l1(x, -x).item() > 0 and edge_l1(x, x.flip(-1)).item() > 0
+
+
+def test_cosine_learning_rate_schedule(tmp_path):
+    assert cosine_lr(5, 10, 2e-3, None) == 2e-3  # constant unless a final rate is given
+    assert cosine_lr(0, 10, 2e-3, 1e-5) == pytest.approx(2e-3)
+    assert cosine_lr(5, 10, 2e-3, 1e-5) == pytest.approx((2e-3 + 1e-5) / 2)
+    assert cosine_lr(10, 10, 2e-3, 1e-5) == pytest.approx(1e-5)
+    train_generator(tmp_path / "r", steps=4, lr=1e-3, lr_final=1e-4, progress=False, **SMALL)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
+    assert rates == pytest.approx([cosine_lr(s, 4, 1e-3, 1e-4) for s in range(4)])
+    assert rates == sorted(rates, reverse=True)
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):

@@ -59,9 +59,32 @@ class Anchor(nn.Module):
         self.size = size  # working side: encoder input and regressor output
         self.metadata = dict(metadata or {})
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder input (B, in_channels, S, S) -> latents (B, num_ws, latent_dim)."""
-        return self.encoder(x)
+    @property
+    def through_mapping(self) -> bool:
+        """True when E predicts a StyleGAN z that G's frozen mapping turns into w+."""
+        return self.encoder.cfg.latent_kind == "z"
+
+    def encode(self, x: torch.Tensor, generator: FrozenGenerator | None = None) -> torch.Tensor:
+        """Encoder input (B, in_channels, S, S) -> latents (B, num_ws, latent_dim) for G.synthesize."""
+        return self.to_latents(self.encoder(x), generator)
+
+    def to_latents(self, codes: torch.Tensor, generator: FrozenGenerator | None = None) -> torch.Tensor:
+        """The encoder's output -> G's latents: identity, or G's mapping for z-space anchors.
+
+        Anchoring through the mapping keeps every encoded latent in the region G was trained
+        on (one w from mapping(z)), instead of anywhere in w+.
+        """
+        if not self.through_mapping:
+            return codes
+        if generator is None:
+            raise ValueError(f"anchor {self.spec.name!r} predicts z: encode(x, generator) needs the generator for its mapping")
+        return generator.map(project_to_shell(codes[:, 0]))
+
+    def latent_center(self, generator: FrozenGenerator) -> torch.Tensor:
+        """What L_latent pulls the encoder's output toward: 0 for z (its prior mean), else w_avg."""
+        if self.through_mapping:
+            return torch.zeros(self.encoder.cfg.latent_dim, device=generator.w_avg.device)
+        return generator.w_avg
 
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
@@ -90,15 +113,26 @@ class Anchor(nn.Module):
         }
 
 
+def project_to_shell(z: torch.Tensor) -> torch.Tensor:
+    """(B, d) -> the same directions at norm sqrt(d), where a standard-normal z concentrates.
+
+    An encoder free to shrink z parks every input near the average face; on the shell each
+    direction is a typical z, i.e. a distinct face G was trained on (StyleGAN's own PixelNorm
+    makes the same projection in front of its mapping).
+    """
+    return z * (z.shape[-1] ** 0.5) / z.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
 def build_anchor(spec: DomainSpec, generator: FrozenGenerator, size: int, encoder_cfg: EncoderConfig,
-                 regressor_widths: tuple[int, ...] = RegressorConfig.widths, fingerprint: str | None = None) -> Anchor:
+                 regressor_widths: tuple[int, ...] = RegressorConfig.widths, fingerprint: str | None = None,
+                 regressor_batch_norm: bool = True) -> Anchor:
     """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`."""
     encoder = Encoder(encoder_cfg, size, generator.w_avg.detach().cpu())
     regressor = None
     if not spec.from_generator:
         regressor = Regressor(RegressorConfig(
             in_channels=generator.feature_channels, out_channels=spec.out_channels,
-            widths=tuple(regressor_widths), out_size=size,
+            widths=tuple(regressor_widths), out_size=size, batch_norm=regressor_batch_norm,
         ))
     return Anchor(spec, encoder, regressor, fingerprint or generator.fingerprint, size)
 

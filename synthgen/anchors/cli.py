@@ -32,11 +32,21 @@ def _user_errors():
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Batch size per process.")
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate of encoder and regressor.")
 @click.option("--lambda-rec", type=float, default=None, help="Reconstruction weight (default: the domain kind's preset).")
+@click.option("--lambda-prior", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "
+                   "regressor learns all of G's outputs, not one corner (0 = off).")
 @click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
 @click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")
 @click.option("--encoder", type=click.Choice(TRUNKS), default="resnet18-small", show_default=True, help="Encoder trunk.")
+@click.option("--latent-space", type=click.Choice(["w+", "z"]), default="w+", show_default=True,
+              help="Where the encoder lands: w+ (the paper: offsets from w_avg per layer) or z (one z through the "
+                   "generator's frozen mapping, which keeps encoded latents where G was trained; StyleGAN only).")
+@click.option("--regressor-widths", default="128,64,64,32,32", show_default=True, callback=lambda c, p, v: _widths(v),
+              help="Hidden 1x1 conv widths of the regressor, comma-separated; 'none' = a single linear 1x1 conv.")
+@click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=True, show_default=True,
+              help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
 @click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
 @click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")
@@ -58,6 +68,18 @@ def fit(domain, data, generator, out, run_dir, **options) -> None:
     except _user_errors() as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {path}")
+
+
+def _widths(value: str) -> tuple[int, ...]:
+    if value.strip().lower() in ("", "none"):
+        return ()
+    try:
+        widths = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers or 'none', got {value!r}") from None
+    if any(w < 1 for w in widths):
+        raise click.BadParameter(f"widths must be >= 1, got {value!r}")
+    return widths
 
 
 def _parse_anchor_paths(values: tuple[str, ...]) -> dict[str, str]:

@@ -8,6 +8,8 @@ Each entry has its own head: log2(spatial) x [3x3 stride-2 conv + LeakyReLU(0.01
 
 For w+ generators the output is an offset added to the repeated w_avg (so an untrained
 encoder already lands at the average face); for z-space generators (BigGAN) it is z itself.
+With latent_kind "z" (a StyleGAN anchored through its mapping network) the output is one z;
+the anchor maps it to w+ with the frozen mapping (anchor.Anchor.to_latents).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from torchvision.models.resnet import BasicBlock
 from synthgen.anchors.config_io import JsonConfig
 
 TRUNKS = ("resnet18", "resnet34", "resnet50", "resnet18-small")
+LATENT_KINDS_WITHOUT_OFFSET = ("z+class", "z")  # the encoder predicts z itself, centred on 0
 
 
 @dataclass
@@ -35,7 +38,7 @@ class EncoderConfig(JsonConfig):
     in_channels: int = 3  # from the domain spec: pixels, one-hot classes or heatmaps
     num_ws: int = 18  # latent entries the generator takes (w+); 1 for z-space generators
     latent_dim: int = 512  # size of one latent entry
-    latent_kind: str = "w+"  # "w+": predict offsets from w_avg; "z+class": predict z directly
+    latent_kind: str = "w+"  # "w+": offsets from w_avg; "z+class": BigGAN's z; "z": StyleGAN z, mapped by G
     small_widths: tuple[int, int, int] = (32, 64, 128)  # resnet18-small: channels of c1, c2, c3
     head_channels: int | None = None  # style-head conv width; None = latent_dim (pSp), or c3's width for resnet18-small
     trunk_weights: str | None = None  # local .pth/.safetensors of torchvision trunk weights (no downloads)
@@ -160,7 +163,10 @@ class Encoder(nn.Module):
         spatial = [s3] * self.coarse_end + [s2] * (self.middle_end - self.coarse_end) + [s1] * (cfg.num_ws - self.middle_end)
         width = cfg.head_channels or (ch3 if cfg.trunk == "resnet18-small" else cfg.latent_dim)
         self.heads = nn.ModuleList(StyleHead(ch3, cfg.latent_dim, s, width) for s in spatial)
-        avg = torch.zeros(cfg.latent_dim) if w_avg is None else w_avg.detach().float().reshape(cfg.latent_dim)
+        if w_avg is None or cfg.latent_kind == "z":  # a z encoder is centred on the prior mean, 0
+            avg = torch.zeros(cfg.latent_dim)
+        else:
+            avg = w_avg.detach().float().reshape(cfg.latent_dim)
         self.register_buffer("w_avg", avg.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +175,6 @@ class Encoder(nn.Module):
         p1 = F.interpolate(p2, size=c1.shape[-2:], mode="bilinear", align_corners=False) + self.lateral1(c1)
         sources = [c3] * self.coarse_end + [p2] * (self.middle_end - self.coarse_end) + [p1] * (self.cfg.num_ws - self.middle_end)
         codes = torch.stack([head(src) for head, src in zip(self.heads, sources)], dim=1)  # (B, num_ws, D)
-        if self.cfg.latent_kind == "z+class":
+        if self.cfg.latent_kind in LATENT_KINDS_WITHOUT_OFFSET:
             return codes
         return codes + self.w_avg.view(1, 1, -1)

@@ -19,21 +19,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from synthgen import __version__
-from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, save_anchor
+from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, to_input, to_rgb_preview, to_target
 from synthgen.anchors.encoder import EncoderConfig
 from synthgen.anchors.losses import (
-    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, reconstruction_loss,
+    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, prior_matching_loss,
+    reconstruction_loss,
 )
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.generators.base import FrozenGenerator
 
 CHECKPOINT = "checkpoint.pt"
+LATENT_SPACES = ("w+", "z")
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "encoder_weights",
-               "regressor_widths", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
+RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
+               "regressor_widths", "regressor_batch_norm", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
 
 
 class FitError(ValueError):
@@ -48,11 +50,14 @@ class FitConfig:
     lambda_rec: float | None = None  # None = the domain kind's preset (losses.PRESETS)
     lambda_latent: float | None = None
     lambda_adv: float | None = None  # > 0 needs real_rgb
+    lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
+    latent_space: str = "w+"  # "w+" (the paper) or "z": E predicts z and G's frozen mapping makes w (StyleGAN only)
     encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
-    regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head
+    regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head; () = one linear 1x1 conv
+    regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
     seed: int = 0  # initial weights and data order
     preview_every: int = 500  # steps between preview grids (0 = only at the end)
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end)
@@ -72,6 +77,7 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
         rec=preset.rec if cfg.lambda_rec is None else cfg.lambda_rec,
         latent=preset.latent if cfg.lambda_latent is None else cfg.lambda_latent,
         adv=(preset.adv if cfg.real_rgb else 0.0) if cfg.lambda_adv is None else cfg.lambda_adv,
+        prior=cfg.lambda_prior,
     )
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
@@ -98,9 +104,9 @@ class AnchorStep(nn.Module):
         self.anchor = anchor
 
     def forward(self, x: torch.Tensor, generator: FrozenGenerator):
-        latents = self.anchor.encode(x)  # (B, num_ws, D)
-        synthesis = generator.synthesize(latents)  # gradients flow through G into E
-        return latents, synthesis.rgb, self.anchor.regress(synthesis)
+        codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
+        synthesis = generator.synthesize(self.anchor.to_latents(codes, generator))  # gradients flow through G into E
+        return codes, synthesis.rgb, self.anchor.regress(synthesis)
 
 
 def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
@@ -120,6 +126,12 @@ class _Fit:
 
         if cfg.steps < 1 or cfg.batch_size < 1:
             raise FitError("steps and batch_size must be >= 1")
+        if cfg.latent_space not in LATENT_SPACES:
+            raise FitError(f"--latent-space must be one of {', '.join(LATENT_SPACES)}, got {cfg.latent_space!r}")
+        if cfg.lambda_prior and cfg.latent_space != "z":
+            raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
+        if cfg.lambda_prior and cfg.batch_size < 2:
+            raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
         if cfg.encoder_weights and cfg.encoder == "resnet18-small":
             raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
@@ -139,6 +151,9 @@ class _Fit:
             self.generator = load_generator(generator)
         self.generator = self.generator.freeze().to(self.acc.device)
         self.fingerprint = self.generator.fingerprint
+        if cfg.latent_space == "z" and self.generator.latent_kind != "w+":
+            raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
+                           f"{self.generator.latent_kind!r} (use the default --latent-space w+)")
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
@@ -149,7 +164,8 @@ class _Fit:
         self.resolved = {
             "domain": self.spec.to_dict(), "data": str(Path(data).resolve()), "field": cfg.field,
             "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
-            "encoder": cfg.encoder, "encoder_weights": cfg.encoder_weights, "regressor_widths": list(cfg.regressor_widths),
+            "encoder": cfg.encoder, "latent_space": cfg.latent_space, "encoder_weights": cfg.encoder_weights, "regressor_widths": list(cfg.regressor_widths),
+            "regressor_batch_norm": cfg.regressor_batch_norm,
             "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
@@ -161,10 +177,14 @@ class _Fit:
         cfg, gen = self.cfg, self.generator
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels, num_ws=gen.num_ws,
-                                    latent_dim=gen.latent_dim, latent_kind=gen.latent_kind,
-                                    trunk_weights=cfg.encoder_weights)
-            self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, cfg.regressor_widths, self.fingerprint)
+            if cfg.latent_space == "z":
+                shape = dict(num_ws=1, latent_dim=gen.z_dim, latent_kind="z")
+            else:
+                shape = dict(num_ws=gen.num_ws, latent_dim=gen.latent_dim, latent_kind=gen.latent_kind)
+            enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels,
+                                    trunk_weights=cfg.encoder_weights, **shape)
+            self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, tuple(cfg.regressor_widths), self.fingerprint,
+                                       regressor_batch_norm=cfg.regressor_batch_norm)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
@@ -224,7 +244,7 @@ class _Fit:
         bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and acc.is_main_process),
                    desc=f"fit {self.spec.name}", dynamic_ncols=True)
         model.train()
-        w_avg = self.generator.w_avg
+        center = self.anchor.latent_center(self.generator)
         # Line-buffered, so the file can be watched during a run.
         stats_file = open(self.run_dir / STATS, "a", buffering=1) if acc.is_main_process else None
         try:
@@ -232,9 +252,11 @@ class _Fit:
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
-                    latents, rgb, raw = model(x, self.generator)
+                    codes, rgb, raw = model(x, self.generator)
                     losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size)),
-                              "latent": latent_loss(latents, w_avg)}
+                              "latent": latent_loss(codes, center)}
+                    if self.weights.prior > 0:
+                        losses["prior"] = prior_matching_loss(project_to_shell(codes[:, 0]))
                     if self.disc is not None:
                         losses["adv"] = g_nonsaturating_loss(self.disc(rgb))
                     loss = sum(getattr(self.weights, k) * v for k, v in losses.items())

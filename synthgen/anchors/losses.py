@@ -14,6 +14,7 @@ class LossWeights:
     rec: float  # lambda_rec: reconstruction of the domain image (eq. 4)
     latent: float  # lambda_latent: keeps E(x) near w_avg, inside G's well-behaved region (eq. 5)
     adv: float  # lambda_adv: realism of the generated photo, needs real photos (eq. 6)
+    prior: float = 0.0  # lambda_prior: batch moments of E's z match N(0, I) (z latent space only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,6 +44,18 @@ def reconstruction_loss(spec: DomainSpec, raw: torch.Tensor, target: torch.Tenso
 def latent_loss(latents: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
     """L_latent (eq. 5): mean over the batch of ||E(x)_b - w_avg||_2 over all (num_ws, D) entries."""
     return (latents.float() - w_avg.view(1, 1, -1)).flatten(1).norm(dim=1).mean()
+
+
+def prior_matching_loss(z: torch.Tensor) -> torch.Tensor:
+    """Per-dimension batch mean -> 0 and variance -> 1 of the encoded z (B, d).
+
+    The regressor only ever sees G at the encoder's latents. If those crowd into one corner
+    of z (one background colour, one skin tone), the regressor learns that corner and fails
+    on the latents `synthgen sample` draws from the prior; matching the prior's first two
+    moments spreads the encoded latents over everything G generates.
+    """
+    z = z.float()
+    return z.mean(0).pow(2).mean() + (z.var(0) - 1).pow(2).mean()
 
 
 def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:

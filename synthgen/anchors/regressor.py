@@ -4,6 +4,10 @@
 BatchNorm, no output activation. It is weak on purpose: a per-pixel map cannot invent
 structure, so the domain's layout must come from the generator's features, which is what
 anchors the domain to G's latent space (a strong regressor breaks anchoring: FID 155 vs 84).
+BatchNorm re-standardises every batch, so it can blow tiny feature differences up into a
+whole mask: with a small generator the encoder then parks every input at nearly the same
+latent and the regressor reads the domain out of the residue. `batch_norm=False` removes
+that amplifier (the built-in world's anchors use it).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class RegressorConfig(JsonConfig):
     out_channels: int = 19  # the domain spec's out_channels
     widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # hidden 1x1 conv widths of the paper's "deeper" head
     out_size: int | None = None  # output side; None = the feature tap's resolution
+    batch_norm: bool = True  # the paper's BatchNorm after each hidden layer (see Regressor)
 
 
 class Regressor(nn.Module):
@@ -36,7 +41,7 @@ class Regressor(nn.Module):
         layers: list[nn.Module] = []
         c = cfg.in_channels
         for w in cfg.widths:
-            layers += [nn.Conv2d(c, w, 1), nn.ReLU(inplace=True), nn.BatchNorm2d(w)]
+            layers += [nn.Conv2d(c, w, 1), nn.ReLU(inplace=True)] + ([nn.BatchNorm2d(w)] if cfg.batch_norm else [])
             c = w
         layers.append(nn.Conv2d(c, cfg.out_channels, 1))
         self.net = nn.Sequential(*layers)

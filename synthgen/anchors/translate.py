@@ -15,6 +15,7 @@ import torch
 
 from synthgen.anchors.anchor import Anchor, load_anchor
 from synthgen.anchors.codecs import decode, extensions, read_file, to_input, write_decoded
+from synthgen.anchors.encoder import style_split
 from synthgen.anchors.spec import DomainSpec, DomainSpecError, load_domain_spec
 from synthgen.generators.base import FrozenGenerator
 
@@ -121,10 +122,10 @@ def translate(
             except ValueError as exc:
                 raise TranslateError(str(exc)) from None
         x = to_input(src.spec, torch.from_numpy(np.stack(arrays)).to(dev), src.size)
-        latents = src.encode(x)  # (B, W, D)
+        latents = src.encode(x, generator)  # (B, W, D)
         names = [f.stem for f in chunk]
         if styles is not None:
-            latents = mix_fine_styles(latents, styles, src.encoder.middle_end)
+            latents = mix_fine_styles(latents, styles, style_split(generator.num_ws)[1])
             names = [f"{s}_style{k:02d}" for s in names for k in range(multimodal)]
         synthesis = generator.synthesize(latents)
         for target, dst in dsts.items():

@@ -17,6 +17,8 @@ import click
               help="Step at which the adversarial phase begins.  [default: never]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples per step.  [default: 16]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.  [default: 0.002]")
+@click.option("--lr-final", type=click.FloatRange(min=0), default=None,
+              help="Cosine-decay the learning rate to this value at the last step.  [default: constant lr]")
 @click.option("--lambda-edge", type=click.FloatRange(min=0), default=None, help="Weight of the edge L1 term.  [default: 1.0]")
 @click.option("--lambda-adv", type=click.FloatRange(min=0), default=None, help="Weight of the GAN loss.  [default: 0.05]")
 @click.option("--seed", type=int, default=None, help="Weight init and training-latent order.  [default: 0]")

@@ -217,7 +217,7 @@ class AnchorTranslator:
         from synthgen.anchors import codecs
 
         x = codecs.to_input(self.source.spec, torch.from_numpy(compact), self.size).to(self.device)
-        synthesis = self.generator.synthesize(self.source.encode(x))
+        synthesis = self.generator.synthesize(self.source.encode(x, self.generator))
         return codecs.decode(self.target.spec, self.target.regress(synthesis))
 
 
