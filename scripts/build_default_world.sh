@@ -21,6 +21,7 @@ FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors segmenter}
+mkdir -p "$RUNS"
 
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
   case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; test) echo 1000;; esac
