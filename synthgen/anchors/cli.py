@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from synthgen.anchors.encoder import TRUNKS
+from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
@@ -40,7 +40,7 @@ def _user_errors():
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")
 @click.option("--encoder", type=click.Choice(TRUNKS), default="resnet18-small", show_default=True, help="Encoder trunk.")
-@click.option("--latent-space", type=click.Choice(["w+", "z"]), default="w+", show_default=True,
+@click.option("--latent-space", type=click.Choice(LATENT_SPACES), default="w+", show_default=True,
               help="Where the encoder lands: w+ (the paper: offsets from w_avg per layer) or z (one z through the "
                    "generator's frozen mapping, which keeps encoded latents where G was trained; StyleGAN only).")
 @click.option("--regressor-widths", default="128,64,64,32,32", show_default=True, callback=lambda c, p, v: _widths(v),

@@ -28,6 +28,7 @@ from synthgen.anchors.config_io import JsonConfig
 
 TRUNKS = ("resnet18", "resnet34", "resnet50", "resnet18-small")
 LATENT_KINDS_WITHOUT_OFFSET = ("z+class", "z")  # the encoder predicts z itself, centred on 0
+LATENT_SPACES = ("w+", "z")  # what `fit --latent-space` may anchor a StyleGAN domain in
 
 
 @dataclass

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from synthgen import __version__
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, to_input, to_rgb_preview, to_target
-from synthgen.anchors.encoder import EncoderConfig
+from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
     LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, prior_matching_loss,
     reconstruction_loss,
@@ -31,7 +31,6 @@ from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.generators.base import FrozenGenerator
 
 CHECKPOINT = "checkpoint.pt"
-LATENT_SPACES = ("w+", "z")
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
@@ -164,8 +163,8 @@ class _Fit:
         self.resolved = {
             "domain": self.spec.to_dict(), "data": str(Path(data).resolve()), "field": cfg.field,
             "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
-            "encoder": cfg.encoder, "latent_space": cfg.latent_space, "encoder_weights": cfg.encoder_weights, "regressor_widths": list(cfg.regressor_widths),
-            "regressor_batch_norm": cfg.regressor_batch_norm,
+            "encoder": cfg.encoder, "latent_space": cfg.latent_space, "encoder_weights": cfg.encoder_weights,
+            "regressor_widths": list(cfg.regressor_widths), "regressor_batch_norm": cfg.regressor_batch_norm,
             "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
