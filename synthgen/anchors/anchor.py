@@ -83,7 +83,7 @@ class Anchor(nn.Module):
     def latent_center(self, generator: FrozenGenerator) -> torch.Tensor:
         """What L_latent pulls the encoder's output toward: 0 for z (its prior mean), else w_avg."""
         if self.through_mapping:
-            return torch.zeros(self.encoder.cfg.latent_dim, device=generator.w_avg.device)
+            return self.encoder.w_avg  # the z encoder's own centre: zeros (encoder.Encoder)
         return generator.w_avg
 
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
