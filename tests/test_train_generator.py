@@ -93,3 +93,46 @@ def test_a_new_run_can_start_from_an_exported_generator(tmp_path):
     exported = load_generator(tmp_path / "g.safetensors").generator.state_dict()
     for name, value in trainer.G.state_dict().items():
         assert torch.equal(value, exported[name]), name
+
+
+def test_target_cache_serves_the_same_targets_as_rendering_each_batch(tmp_path):
+    from synthgen.builtin.train_generator import TargetCache, rendered_targets
+    from synthgen.toyfaces.splits import SPLITS
+
+    split = SPLITS["generator"]
+    cache = TargetCache(split, 6, 32, workers=1, device=torch.device("cpu"), progress=False)
+    indices = torch.arange(4, 10).numpy()  # wraps past the cache: epochs over its n targets
+    z, rgb = cache.batch(indices)
+    z_ref, rgb_ref = rendered_targets(split, indices % 6, 32)
+    assert torch.equal(z, z_ref) and torch.equal(rgb, rgb_ref)
+
+
+def test_training_from_a_target_cache_runs_and_resumes(tmp_path):
+    train_generator(tmp_path, steps=3, target_cache=8, render_workers=1, device="cpu", progress=False, **SMALL)
+    train_generator(tmp_path, steps=5, progress=False)  # resumes; the cache is rebuilt from stored options
+    steps = [json.loads(line)["step"] for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+    assert json.loads((tmp_path / "config.json").read_text())["target_cache"] == 8
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is visible here")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train_generator(tmp_path, steps=1, device="cuda", progress=False, **SMALL)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_of_d():
+    from synthgen.builtin.train_generator import r1_penalty
+
+    weight = torch.randn(3, 4, 4)
+    D = lambda x: (x * weight).sum(dim=(1, 2, 3))  # linear: its input gradient is `weight` everywhere
+    real = torch.randn(5, 3, 4, 4)
+    assert r1_penalty(D, real).item() == pytest.approx(weight.square().sum().item(), rel=1e-5)
+
+
+def test_adversarial_phase_with_r1_trains_d_and_resumes(tmp_path):
+    train_generator(tmp_path, steps=3, adv_start=1, r1_gamma=0.1, progress=False, **SMALL)
+    train_generator(tmp_path, steps=4, progress=False)  # the checkpoint carries D and its optimizer
+    records = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert [("d_loss" in r) for r in records] == [False, True, True, True]

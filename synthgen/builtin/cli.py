@@ -21,11 +21,20 @@ import click
               help="Cosine-decay the learning rate to this value at the last step.  [default: constant lr]")
 @click.option("--lambda-edge", type=click.FloatRange(min=0), default=None, help="Weight of the edge L1 term.  [default: 1.0]")
 @click.option("--lambda-adv", type=click.FloatRange(min=0), default=None, help="Weight of the GAN loss.  [default: 0.05]")
+@click.option("--r1-gamma", type=click.FloatRange(min=0), default=None,
+              help="R1 penalty weight on the discriminator in the adversarial phase; 0 = off.  [default: 0.05]")
 @click.option("--seed", type=int, default=None, help="Weight init and training-latent order.  [default: 0]")
 @click.option("--eval-every", type=click.IntRange(min=1), default=None, help="Steps between held-out PSNR + grids.  [default: 500]")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Steps between checkpoints.  [default: 250]")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start a new run from this exported generator (e.g. domains/generator.safetensors) instead of random weights.")
+@click.option("--target-cache", type=click.IntRange(min=0), default=None,
+              help="Render the first N training targets once (in parallel) and cycle over them, instead of rendering "
+                   "each batch: keeps a GPU busy.  [default: 0 = render each batch]")
+@click.option("--render-workers", type=click.IntRange(min=1), default=None,
+              help="Processes that render the target cache.  [default: 2]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to train; auto picks CUDA when it is visible.  [default: auto]")
 def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> None:
     """Train (or resume) the built-in StyleGAN2 to imitate the ToyFaces renderer (RGB only).
 

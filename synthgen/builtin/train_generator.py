@@ -40,12 +40,16 @@ class GeneratorTrainConfig:
     lr_final: float | None = None  # cosine decay from lr to this at the last step; None = constant lr
     lambda_edge: float = 1.0  # weight of the edge (image gradient) L1 term
     lambda_adv: float = 0.05  # weight of the non-saturating GAN loss in the adversarial phase
+    r1_gamma: float = 0.05  # R1 penalty on D's gradient at real images (Mescheder et al. 2018); 0 = off
     ema_decay: float = 0.999  # exponential moving average of the weights that get exported
     seed: int = 0  # weight init and the order of training latents
     init_from: str | None = None  # a native generator file to start from (e.g. the shipped one)
     eval_every: int = 500  # steps between held-out PSNR evaluations + sample grids
     checkpoint_every: int = 250  # steps between checkpoints
     eval_samples: int = 64  # held-out samples for PSNR
+    target_cache: int = 0  # render the split's first N targets once and cycle over them; 0 = render each batch
+    render_workers: int = 2  # processes that render the target cache
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_final: float | None) -> float:
@@ -77,6 +81,16 @@ def edge_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(dx(fake), dx(real)) + F.l1_loss(dy(fake), dy(real))
 
 
+R1_EVERY = 16  # lazy regularization (StyleGAN2): the penalty every 16 D steps, scaled up to match
+
+
+def r1_penalty(D: torch.nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's gradient at real images: keeps D from sharpening without bound."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
 def psnr(fake: torch.Tensor, real: torch.Tensor) -> float:
     """PSNR in dB for images in [-1, 1]."""
     mse = F.mse_loss(fake.clamp(-1, 1), real).item()
@@ -87,8 +101,34 @@ def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torc
     """(z (B, Z), rgb (B, 3, S, S) in [-1, 1]) for sample indices of a ToyFaces split (wrapping: epochs)."""
     z = split_z(split.name, (indices % split.size).tolist())
     rgb = render_batch(z, size, domains=("rgb",))["rgb"]  # (B, S, S, 3) uint8
-    rgb = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return torch.from_numpy(z), rgb
+    return torch.from_numpy(z), uint8_to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
+
+
+def uint8_to_unit(rgb: torch.Tensor) -> torch.Tensor:
+    return rgb.float() / 127.5 - 1
+
+
+class TargetCache:
+    """The first n targets of a split, rendered once in parallel and held (uint8) on the device.
+
+    An accelerator trains the small generator faster than one CPU core renders its batches;
+    rendering the epoch up front in `workers` processes keeps it busy.
+    """
+
+    def __init__(self, split: Split, n: int, size: int, workers: int, device: torch.device, progress: bool = True):
+        from synthgen.toyfaces.render import render_pool
+
+        n = min(int(n), split.size)
+        z = split_z(split.name, range(n))
+        chunks = render_pool(z, size, domains=("rgb",), workers=workers, chunk_size=256)
+        rgb = [c["rgb"] for c in tqdm(chunks, total=-(-n // 256), disable=not progress, desc="render targets")]
+        self.z = torch.from_numpy(z).to(device)
+        self.rgb = torch.from_numpy(np.concatenate(rgb)).permute(0, 3, 1, 2).contiguous().to(device)
+        self.n = n
+
+    def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.from_numpy(indices % self.n).to(self.z.device)
+        return self.z[idx], uint8_to_unit(self.rgb[idx])
 
 
 class GeneratorTrainer:
@@ -96,11 +136,13 @@ class GeneratorTrainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(cfg.device)
         self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
         if self.G.cfg.z_dim != Z_DIM:
             raise ValueError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
         if cfg.init_from is not None:
             self._load_initial_weights(cfg.init_from)
+        self.G.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(0.0 if cfg.adv_start == 0 else 0.9, 0.99))
         self.D = None
@@ -108,6 +150,7 @@ class GeneratorTrainer:
         self.step = 0
         self.split = SPLITS["generator"]
         self.eval_split = SPLITS["test"]  # measured on, never trained on
+        self.cache: TargetCache | None = None
         self._resume()
 
     # -- state ---------------------------------------------------------------------
@@ -121,6 +164,7 @@ class GeneratorTrainer:
 
             torch.manual_seed(self.cfg.seed + 1)
             self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=self._d_channels()))
+            self.D.to(self.device)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr, betas=(0.0, 0.99))
 
     def _d_channels(self) -> dict[int, int]:
@@ -140,7 +184,7 @@ class GeneratorTrainer:
         (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
         if not self.checkpoint_path.exists():
             return
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt.load_state_dict(state["opt"])
@@ -170,7 +214,7 @@ class GeneratorTrainer:
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         indices = np.arange(self.step * cfg.batch_size, (self.step + 1) * cfg.batch_size)
-        z, real = rendered_targets(self.split, indices, self.G.cfg.size)
+        z, real = self.training_batch(indices)
         adversarial = cfg.adv_start is not None and self.step >= cfg.adv_start
         stats = {}
         if adversarial:
@@ -195,11 +239,19 @@ class GeneratorTrainer:
         stats.update(l1=loss_l1.item(), edge=loss_edge.item(), loss=loss.item(), lr=self.opt.param_groups[0]["lr"])
         return stats
 
+    def training_batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cfg.target_cache:
+            return self.cache.batch(indices)
+        z, real = rendered_targets(self.split, indices, self.G.cfg.size)
+        return z.to(self.device), real.to(self.device)
+
     def _discriminator_step(self, z: torch.Tensor, real: torch.Tensor) -> float:
         self.D.requires_grad_(True)
         with torch.no_grad():
             fake = self.G(z, noise_mode="const")
         loss = F.softplus(self.D(fake)).mean() + F.softplus(-self.D(real)).mean()
+        if self.cfg.r1_gamma > 0 and self.step % R1_EVERY == 0:
+            loss = loss + self.cfg.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -219,7 +271,7 @@ class GeneratorTrainer:
         """PSNR of G_ema(z) against render_rgb(z) on held-out z, and a sample grid."""
         indices = np.arange(self.cfg.eval_samples)
         z, real = rendered_targets(self.eval_split, indices, self.G.cfg.size)
-        fake = self.G_ema(z, noise_mode="const")
+        fake = self.G_ema(z.to(self.device), noise_mode="const").cpu()
         self._save_grid(fake[:8], real[:8], self.run_dir / f"samples_{self.step:07d}.png")
         return {"eval_psnr": psnr(fake, real)}
 
@@ -235,6 +287,8 @@ class GeneratorTrainer:
     def run(self, progress: bool = True) -> None:
         cfg = self.cfg
         log = (self.run_dir / "stats.jsonl").open("a")
+        if cfg.target_cache and self.cache is None and self.step < cfg.steps:
+            self.cache = TargetCache(self.split, cfg.target_cache, self.G.cfg.size, cfg.render_workers, self.device, progress)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train-generator")
         t0 = time.time()
         while self.step < cfg.steps:
@@ -254,7 +308,17 @@ class GeneratorTrainer:
 
     def export(self, out: str | Path) -> Path:
         """Freeze G_ema (w_avg = mean of 10k mapped z) and write it in the native format."""
-        return save_generator(FrozenStyleGAN2(copy.deepcopy(self.G_ema)), out)
+        return save_generator(FrozenStyleGAN2(copy.deepcopy(self.G_ema).cpu()), out)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is visible here; use --device cpu (or auto)")
+    if name == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # the mapping MLP; convolutions use TF32 already
+    return torch.device(name)
 
 
 def train_generator(run_dir: str | Path, out: str | Path | None = None, progress: bool = True, **overrides) -> Path | None:

@@ -21,6 +21,12 @@ PRESETS: dict[str, StyleGAN2Config] = {
         size=64, z_dim=64, w_dim=256, n_mlp=4, channels={4: 256, 8: 256, 16: 128, 32: 64, 64: 32},
         lr_mlp=1.0, normalize_z=False,
     ),
+    # The shipped default since it was trained on a GPU: toyfaces64 with twice the channels
+    # at 16-64 px, so the last feature maps (what the anchors read) can carry small parts.
+    "toyfaces64-wide": StyleGAN2Config(
+        size=64, z_dim=64, w_dim=256, n_mlp=4, channels={4: 256, 8: 256, 16: 256, 32: 128, 64: 64},
+        lr_mlp=1.0, normalize_z=False,
+    ),
     # The FFHQ architectures of the public checkpoints (rosinality config F).
     "ffhq256": StyleGAN2Config(size=256, channel_multiplier=2),
     "ffhq1024": StyleGAN2Config(size=1024, channel_multiplier=2),
