@@ -126,6 +126,8 @@ def test_cli_fit_and_its_one_line_errors(tmp_path, gen_file):
     assert "out of range" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "bad")])
     assert "unknown domain 'hair'" in error_of(base + ["--domain", "hair", "--data", str(data)])
     assert "fp16" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cpu", "--mixed-precision", "fp16"])
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cuda"])
 
 
 def test_working_side_larger_than_the_tap_upsamples_features(tmp_path, gen):

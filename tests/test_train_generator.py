@@ -115,11 +115,12 @@ def test_training_from_a_target_cache_runs_and_resumes(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["target_cache"] == 8
 
 
-def test_cuda_device_without_cuda_is_a_clear_error(tmp_path):
+def test_cuda_device_without_cuda_is_a_one_line_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is visible here")
-    with pytest.raises(ValueError, match="no CUDA device"):
-        train_generator(tmp_path, steps=1, device="cuda", progress=False, **SMALL)
+    result = CliRunner().invoke(main, ["toyfaces", "train-generator", "--run-dir", str(tmp_path), "--device", "cuda"])
+    assert result.exit_code == 1 and "no CUDA device is visible" in result.output
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_r1_penalty_is_the_squared_input_gradient_of_d():

@@ -4,8 +4,9 @@ from __future__ import annotations
 import click
 
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
+from synthgen.devices import DEVICES as DEVICE_NAMES
 
-DEVICES = click.Choice(["auto", "cpu", "cuda"])
+DEVICES = click.Choice(DEVICE_NAMES)
 
 
 def _user_errors():
@@ -16,10 +17,11 @@ def _user_errors():
     from synthgen.anchors.spec import DomainSpecError
     from synthgen.anchors.translate import TranslateError
     from synthgen.data.folders import DataFolderError
+    from synthgen.devices import DeviceError
     from synthgen.generators.errors import CheckpointError
 
     return (AnchorFileError, AnchorMismatchError, DomainFileError, FitError, DomainSpecError, TranslateError,
-            DataFolderError, CheckpointError, FileNotFoundError)
+            DataFolderError, CheckpointError, DeviceError, FileNotFoundError)
 
 
 @click.command()

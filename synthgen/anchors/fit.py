@@ -28,6 +28,7 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
+from synthgen.devices import resolve_device
 from synthgen.generators.base import FrozenGenerator
 
 CHECKPOINT = "checkpoint.pt"
@@ -136,9 +137,7 @@ class _Fit:
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
         self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         self.weights = resolve_weights(self.spec, cfg)
-        device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device
-        if device == "auto":
-            device = "cpu"
+        device = resolve_device(cfg.device).type
         if device == "cpu" and cfg.mixed_precision == "fp16":
             raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
         self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)

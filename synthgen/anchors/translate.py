@@ -17,6 +17,7 @@ from synthgen.anchors.anchor import Anchor, load_anchor
 from synthgen.anchors.codecs import decode, extensions, read_file, to_input, write_decoded
 from synthgen.anchors.encoder import style_split
 from synthgen.anchors.spec import DomainSpec, DomainSpecError, load_domain_spec
+from synthgen.devices import resolve_device
 from synthgen.generators.base import FrozenGenerator
 
 
@@ -93,7 +94,7 @@ def translate(
     out/<target>/<stem>_style<k>.png for k < K.
     """
     explicit = dict(anchor_paths or {})
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     if not isinstance(generator, FrozenGenerator):
         from synthgen.generators import load_generator
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from synthgen.devices import DEVICES
+
 
 @click.command("train-generator")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/generator"), show_default=True,
@@ -33,7 +35,7 @@ import click
                    "each batch: keeps a GPU busy.  [default: 0 = render each batch]")
 @click.option("--render-workers", type=click.IntRange(min=1), default=None,
               help="Processes that render the target cache.  [default: 2]")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+@click.option("--device", type=click.Choice(DEVICES), default=None,
               help="Where to train; auto picks CUDA when it is visible.  [default: auto]")
 def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> None:
     """Train (or resume) the built-in StyleGAN2 to imitate the ToyFaces renderer (RGB only).
@@ -43,6 +45,9 @@ def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> Non
     """
     from synthgen.builtin.train_generator import train_generator
 
-    path = train_generator(run_dir=run_dir, out=out, **overrides)
+    try:
+        path = train_generator(run_dir=run_dir, out=out, **overrides)
+    except ValueError as exc:  # a bad preset, init file or device: one line, not a traceback
+        raise click.ClickException(str(exc)) from None
     if path is not None:
         click.echo(f"wrote {path}")

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from synthgen.devices import resolve_device
 from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
@@ -137,6 +138,8 @@ class GeneratorTrainer:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # the mapping MLP; convolutions use TF32 already
         self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
         if self.G.cfg.z_dim != Z_DIM:
             raise ValueError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
@@ -309,16 +312,6 @@ class GeneratorTrainer:
     def export(self, out: str | Path) -> Path:
         """Freeze G_ema (w_avg = mean of 10k mapped z) and write it in the native format."""
         return save_generator(FrozenStyleGAN2(copy.deepcopy(self.G_ema).cpu()), out)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is visible here; use --device cpu (or auto)")
-    if name == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # the mapping MLP; convolutions use TF32 already
-    return torch.device(name)
 
 
 def train_generator(run_dir: str | Path, out: str | Path | None = None, progress: bool = True, **overrides) -> Path | None:
