@@ -27,6 +27,7 @@ from synthgen.devices import resolve_device
 from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
+from synthgen.metrics import psnr as per_image_psnr
 from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
@@ -90,12 +91,6 @@ def r1_penalty(D: torch.nn.Module, real: torch.Tensor) -> torch.Tensor:
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
-
-
-def psnr(fake: torch.Tensor, real: torch.Tensor) -> float:
-    """PSNR in dB for images in [-1, 1]."""
-    mse = F.mse_loss(fake.clamp(-1, 1), real).item()
-    return 10 * math.log10(4.0 / max(mse, 1e-12))
 
 
 def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,7 +271,8 @@ class GeneratorTrainer:
         z, real = rendered_targets(self.eval_split, indices, self.G.cfg.size)
         fake = self.G_ema(z.to(self.device), noise_mode="const").cpu()
         self._save_grid(fake[:8], real[:8], self.run_dir / f"samples_{self.step:07d}.png")
-        return {"eval_psnr": psnr(fake, real)}
+        # Mean per-image PSNR, the measure EVAL.md reports (scripts/eval_generator_fidelity.py).
+        return {"eval_psnr": float(per_image_psnr(fake.clamp(-1, 1), real, data_range=2.0).mean())}
 
     @staticmethod
     def _save_grid(fake: torch.Tensor, real: torch.Tensor, path: Path) -> None:
