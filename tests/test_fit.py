@@ -229,3 +229,14 @@ def test_inversion_loss_by_hand():
     assert inversion_loss(2.5 * z[:, None], z, through_mapping=True).item() == pytest.approx(0, abs=1e-10)
     w, target = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
     assert inversion_loss(w, target, through_mapping=False).item() == pytest.approx(((w - target) ** 2).mean().item())
+
+
+def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, progress=False)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    for term in ("prior", "inversion"):  # terms added in later versions, absent from older run folders
+        del config["weights"][term]
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, progress=False)
+    assert [r["step"] for r in _stats(tmp_path / "r")] == [1, 2, 3]

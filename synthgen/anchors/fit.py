@@ -208,6 +208,8 @@ class _Fit:
             return 0
         if cfg_path.is_file():
             old = json.loads(cfg_path.read_text())
+            if isinstance(old.get("weights"), dict):  # a run from before a loss term existed: it had weight 0
+                old["weights"] = LossWeights(**old["weights"]).to_dict()
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
