@@ -126,7 +126,6 @@ def test_cli_fit_and_its_one_line_errors(tmp_path, gen_file):
     assert "out of range" in error_of(base + ["--domain", "seg", "--data", str(tmp_path / "bad")])
     assert "unknown domain 'hair'" in error_of(base + ["--domain", "hair", "--data", str(data)])
     assert "fp16" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cpu", "--mixed-precision", "fp16"])
-    assert "rgb only" in error_of(base + ["--domain", "seg", "--data", str(data), "--lambda-inversion", "1"])
     if not torch.cuda.is_available():
         assert "no CUDA device" in error_of(base + ["--domain", "seg", "--data", str(data), "--device", "cuda"])
 
@@ -190,53 +189,11 @@ def test_prior_matching_is_logged_and_weighted(tmp_path, gen):
             latent_space="z", lambda_prior=1.0, progress=False)
 
 
-@pytest.mark.parametrize("space", ["z", "w+"])
-def test_inversion_term_is_weighted_and_resumes_with_the_same_photos(tmp_path, gen, space):
-    data = write_images(tmp_path / "d", channels=3)
-    opts = dict(batch_size=2, latent_space=space, lambda_inversion=2.0, progress=False, preview_every=0, checkpoint_every=2)
-    fit("rgb", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r1", steps=4, **opts)
-    rows = _stats(tmp_path / "r1")
-    assert rows[0]["loss"] == pytest.approx(rows[0]["rec"] + 0.005 * rows[0]["latent"] + 2.0 * rows[0]["inversion"], rel=1e-5)
-    fit("rgb", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", steps=2, **opts)
-    fit("rgb", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", steps=4, **opts)
-    assert _stats(tmp_path / "r2") == rows  # the inversion photos are a function of (seed, step)
-
-
-@pytest.mark.parametrize("space", ["z", "w+"])
-def test_inversion_photos_are_gs_renders_of_their_targets(tmp_path, gen, space):
-    from synthgen.anchors.anchor import project_to_shell
-    from synthgen.anchors.fit import FitConfig, _Fit
-
-    run = _Fit("rgb", write_images(tmp_path / "d", channels=3), gen, tmp_path / "a.safetensors", tmp_path / "r",
-               FitConfig(latent_space=space, lambda_inversion=1.0, progress=False))
-    run._build()
-    photos, target = run._inversion_batch(step=3, n=2)
-    if space == "z":  # the target is a z on the shell, the only kind the encoder can output
-        assert target.shape == (2, gen.z_dim) and torch.allclose(project_to_shell(target), target)
-        latents = gen.map(target)
-    else:
-        assert target.shape == (2, gen.num_ws, gen.latent_dim)
-        latents = target
-    assert torch.allclose(photos, gen.synthesize(latents).rgb.clamp(-1, 1))
-    assert not torch.allclose(photos, run._inversion_batch(step=4, n=2)[0])  # fresh z every step
-
-
-def test_inversion_loss_by_hand():
-    from synthgen.anchors.losses import inversion_loss
-
-    z = torch.randn(3, 8)
-    z = z * 8**0.5 / z.norm(dim=1, keepdim=True)  # on the shell
-    assert inversion_loss(2.5 * z[:, None], z, through_mapping=True).item() == pytest.approx(0, abs=1e-10)
-    w, target = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
-    assert inversion_loss(w, target, through_mapping=False).item() == pytest.approx(((w - target) ** 2).mean().item())
-
-
 def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
     data = write_masks(tmp_path / "d")
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, progress=False)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    for term in ("prior", "inversion"):  # terms added in later versions, absent from older run folders
-        del config["weights"][term]
+    del config["weights"]["prior"]  # a term added in a later version, absent from older run folders
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, progress=False)
     assert [r["step"] for r in _stats(tmp_path / "r")] == [1, 2, 3]

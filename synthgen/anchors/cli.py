@@ -37,9 +37,6 @@ def _user_errors():
 @click.option("--lambda-prior", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "
                    "regressor learns all of G's outputs, not one corner (0 = off).")
-@click.option("--lambda-inversion", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="rgb only: weight of regressing E(G(z)) onto z for fresh z each step, on the generator's own "
-                   "photos, where the true latent is known (0 = off).")
 @click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
 @click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")

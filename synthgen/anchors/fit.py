@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -24,8 +23,8 @@ from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_
 from synthgen.anchors.codecs import compact_to_decoded, decode, to_input, to_rgb_preview, to_target
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
-    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, inversion_loss, latent_loss,
-    prior_matching_loss, reconstruction_loss,
+    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, prior_matching_loss,
+    reconstruction_loss,
 )
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
@@ -37,9 +36,6 @@ STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
                "regressor_widths", "regressor_batch_norm", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
-
-
-INVERSION_SEED_OFFSET = 7_919  # the inversion photos' z stream, apart from the data order's seed
 
 
 class FitError(ValueError):
@@ -55,7 +51,6 @@ class FitConfig:
     lambda_latent: float | None = None
     lambda_adv: float | None = None  # > 0 needs real_rgb
     lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
-    lambda_inversion: float = 0.0  # rgb only: weight of E(G(z)) -> z on G's own photos (losses.inversion_loss)
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
@@ -83,11 +78,7 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
         latent=preset.latent if cfg.lambda_latent is None else cfg.lambda_latent,
         adv=(preset.adv if cfg.real_rgb else 0.0) if cfg.lambda_adv is None else cfg.lambda_adv,
         prior=cfg.lambda_prior,
-        inversion=cfg.lambda_inversion,
     )
-    if weights.inversion > 0 and not spec.from_generator:
-        raise FitError(f"--lambda-inversion trains the encoder on the generator's own photos; domain {spec.name!r} "
-                       "is not the generator's output (use it for rgb only)")
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
     return weights
@@ -106,21 +97,16 @@ def _discriminator(resolution: int) -> nn.Module:
 
 
 class AnchorStep(nn.Module):
-    """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output).
-
-    With `inversion_photos` (G's own photos, for --lambda-inversion) it also returns E's codes
-    for them, inside the same forward so that distributed training syncs one graph.
-    """
+    """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output)."""
 
     def __init__(self, anchor: Anchor):
         super().__init__()
         self.anchor = anchor
 
-    def forward(self, x: torch.Tensor, generator: FrozenGenerator, inversion_photos: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
         synthesis = generator.synthesize(self.anchor.to_latents(codes, generator))  # gradients flow through G into E
-        inversion_codes = None if inversion_photos is None else self.anchor.encoder(inversion_photos)
-        return codes, synthesis.rgb, self.anchor.regress(synthesis), inversion_codes
+        return codes, synthesis.rgb, self.anchor.regress(synthesis)
 
 
 def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
@@ -266,12 +252,9 @@ class _Fit:
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
-                    photos, target = self._inversion_batch(step, len(batch)) if self.weights.inversion > 0 else (None, None)
-                    codes, rgb, raw, inversion_codes = model(x, self.generator, photos)
+                    codes, rgb, raw = model(x, self.generator)
                     losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size)),
                               "latent": latent_loss(codes, center)}
-                    if inversion_codes is not None:
-                        losses["inversion"] = inversion_loss(inversion_codes, target, self.anchor.through_mapping)
                     if self.weights.prior > 0:
                         losses["prior"] = prior_matching_loss(project_to_shell(codes[:, 0]))
                     if self.disc is not None:
@@ -308,21 +291,6 @@ class _Fit:
             save_anchor(self.anchor, self.out, store_dtype=self.cfg.store_dtype)
         acc.wait_for_everyone()
         return self.out
-
-    @torch.no_grad()
-    def _inversion_batch(self, step: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """G's photos for n fresh z of this step (a pure function of seed and step, so resuming
-        repeats them) and the encoder's target: the z on the shell, or G's w+ for w+ anchors."""
-        rank, world = self.acc.process_index, self.acc.num_processes
-        first = (step * world + rank) * n
-        z = self.generator.sample_z(range(first, first + n), self.cfg.seed + INVERSION_SEED_OFFSET)
-        if self.anchor.through_mapping:
-            z = project_to_shell(z)  # what the encoder can produce; G renders exactly that z
-        latents = self.generator.map(z)
-        photos = self.generator.synthesize(latents).rgb.clamp(-1, 1)  # the range of real photos' encoder input
-        if photos.shape[-1] != self.size:
-            photos = F.interpolate(photos, size=(self.size, self.size), mode="area" if photos.shape[-1] > self.size else "bilinear")
-        return photos, (z if self.anchor.through_mapping else latents)
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():

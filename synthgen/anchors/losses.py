@@ -15,7 +15,6 @@ class LossWeights:
     latent: float  # lambda_latent: keeps E(x) near w_avg, inside G's well-behaved region (eq. 5)
     adv: float  # lambda_adv: realism of the generated photo, needs real photos (eq. 6)
     prior: float = 0.0  # lambda_prior: batch moments of E's z match N(0, I) (z latent space only)
-    inversion: float = 0.0  # lambda_inversion: E(G(z)) regressed onto z, on G's own photos (rgb only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,20 +56,6 @@ def prior_matching_loss(z: torch.Tensor) -> torch.Tensor:
     """
     z = z.float()
     return z.mean(0).pow(2).mean() + (z.var(0) - 1).pow(2).mean()
-
-
-def inversion_loss(codes: torch.Tensor, target: torch.Tensor, through_mapping: bool) -> torch.Tensor:
-    """E's code for G's own photo vs the latent that made it: MSE, on the shell for z anchors.
-
-    Reconstruction alone gives the encoder only the gradient that flows back through G,
-    which is weak and full of local minima for a 64-number z; on G's own photos the true
-    latent is known, and regressing onto it is a direct, well-conditioned signal.
-    """
-    if through_mapping:
-        from synthgen.anchors.anchor import project_to_shell
-
-        return F.mse_loss(project_to_shell(codes[:, 0].float()), target.float())
-    return F.mse_loss(codes.float(), target.float())
 
 
 def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
