@@ -19,6 +19,9 @@ FIT_LR=${FIT_LR:-5e-4}
 # The built-in anchors land in z through G's frozen mapping, spread over the prior, with a
 # BatchNorm-free regressor (docs/anchors.md, "Anchoring a small generator").
 FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-batch-norm}
+# The rgb anchor is an encoder only: no regressor is trained at its latents, so it inverts
+# photos in w+, which reconstructs them far better than one z (EVAL.md).
+RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors segmenter}
@@ -27,6 +30,8 @@ mkdir -p "$RUNS"
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
   case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; test) echo 1000;; esac
 }
+
+anchoring_of() { if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; else echo "$FIT_ANCHORING"; fi; }
 
 for stage in $stages; do
   case $stage in
@@ -48,7 +53,7 @@ for stage in $stages; do
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
-        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $FIT_ANCHORING --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
     ;;
