@@ -25,6 +25,10 @@ $PY scripts/bench_eval_translation.py --generator domains/generator.safetensors 
 $SG eval translate --from seg --to seg --pairs "$DATA/test" --generator domains/generator.safetensors \
   --anchors domains --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
 
+# inversion through the rgb anchor: rgb -> G -> rgb (is a held-out photo recognisable?)
+$SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator domains/generator.safetensors \
+  --anchors domains --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
+
 # 3. exact synthetic label accuracy of `synthgen sample` output
 $SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --out "$OUT/sampled" --no-progress
 $SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
