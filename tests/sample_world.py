@@ -8,6 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 ANCHORED = ("seg", "sketch", "landmark")
+# The landmark anchor reads the multi-resolution tap, so every user of this world runs
+# anchors of different taps through one generator pass.
+TAPS = {"landmark": "pyramid"}
 
 
 def make_world(folder: Path, size: int = 32) -> tuple[Path, Path]:
@@ -28,7 +31,8 @@ def make_world(folder: Path, size: int = 32) -> tuple[Path, Path]:
         enc = EncoderConfig(in_channels=spec.in_channels, num_ws=gen.num_ws, latent_dim=gen.latent_dim,
                             small_widths=(8, 8, 8))
         with seeded_torch(100 + i):
-            anchor = build_anchor(spec, gen, size, enc, regressor_widths=(16, 8), fingerprint=fingerprint)
+            anchor = build_anchor(spec, gen, size, enc, regressor_widths=(16, 8), fingerprint=fingerprint,
+                                  tap=TAPS.get(name, "default"))
             for m in anchor.regressor.modules():  # non-trivial running stats, so eval mode matters
                 if hasattr(m, "running_mean") and m.running_mean is not None:
                     m.running_mean.uniform_(-0.1, 0.1)

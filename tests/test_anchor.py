@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import pytest
 import torch
@@ -164,3 +165,57 @@ def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
         if value.is_floating_point():
             assert value.dtype == torch.float32
             torch.testing.assert_close(value, anchor.encoder.state_dict()[name], rtol=1e-3, atol=1e-3)
+
+
+def test_pyramid_tap_is_the_last_conv_of_the_top_three_resolutions(gen):
+    latents = gen.sample_latents([0, 1], seed=0)
+    plain = gen.synthesize(latents)
+    syn = gen.synthesize(latents, taps=("pyramid",))
+    assert plain.taps == {} and torch.equal(plain.features, syn.features) and torch.equal(plain.rgb, syn.rgb)
+    maps = syn.taps["pyramid"]
+    assert [m.shape[-1] for m in maps] == gen.cfg.resolutions[-3:]
+    assert sum(m.shape[1] for m in maps) == gen.tap_channels("pyramid")
+    assert torch.equal(maps[-1], syn.features)  # the finest level is the default tap itself
+    assert gen.synthesize(latents, taps=("default", "pyramid", "pyramid")).taps.keys() == {"pyramid"}
+
+
+def test_unknown_tap_is_a_one_line_error(gen):
+    from synthgen.generators.base import TapError
+
+    with pytest.raises(TapError, match="no feature tap 'middle'.*offers: default, pyramid.*--feature-tap"):
+        gen.synthesize(gen.sample_latents([0], seed=0), taps=("middle",))
+
+
+def test_regressor_resizes_and_stacks_a_multi_resolution_tap():
+    reg = Regressor(RegressorConfig(in_channels=12, out_channels=5, widths=(8,), out_size=16))
+    coarse, fine = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 16, 16)
+    up = nn.functional.interpolate(coarse, size=(16, 16), mode="bilinear", align_corners=False)
+    assert torch.equal(reg([coarse, fine]), reg(torch.cat([up, fine], 1)))
+
+
+def test_pyramid_anchor_round_trip_and_its_tap_contract(tmp_path, gen):
+    from safetensors.torch import load_file, save_file
+
+    from synthgen.anchors.anchor import METADATA_KEY, anchor_taps, read_anchor_metadata
+
+    spec = load_domain_spec("seg")
+    enc = EncoderConfig(in_channels=19, num_ws=gen.num_ws, latent_dim=gen.latent_dim)
+    anchor = _trained_like(build_anchor(spec, gen, 32, enc, tap="pyramid")).eval()
+    assert anchor.regressor.cfg.in_channels == gen.tap_channels("pyramid")
+    path = save_anchor(anchor, tmp_path / "seg.safetensors")
+    assert read_anchor_metadata(path)["feature_tap"] == "pyramid"
+    loaded = load_anchor(path, gen)
+    plain = build_anchor(load_domain_spec("sketch"), gen, 32, EncoderConfig(in_channels=1, num_ws=gen.num_ws, latent_dim=gen.latent_dim))
+    assert loaded.tap == "pyramid" and anchor_taps([loaded, plain, loaded]) == ("pyramid", "default")
+    latents = gen.sample_latents([0, 1], seed=0)
+    syn = gen.synthesize(latents, taps=anchor_taps([loaded]))
+    assert torch.equal(anchor.regress(syn), loaded.regress(syn))
+    with pytest.raises(ValueError, match="reads the generator tap 'pyramid'.*anchor_taps"):
+        loaded.regress(gen.synthesize(latents))  # a caller that forgot to ask for the tap
+    # A file written before anchors recorded their tap reads the default one.
+    meta = read_anchor_metadata(path)
+    del meta["feature_tap"]
+    old = build_anchor(spec, gen, 32, enc)
+    save_file(load_file(str(save_anchor(old, tmp_path / "old.safetensors"))), str(tmp_path / "old.safetensors"),
+              metadata={METADATA_KEY: json.dumps({**meta, "regressor": old.regressor.cfg.to_dict()})})
+    assert load_anchor(tmp_path / "old.safetensors", gen).tap == "default"

@@ -8,6 +8,7 @@ import torch
 from synthgen.generators import CheckpointError, detect_format, load_generator, save_generator
 from synthgen.generators.biggan import BigGANConfig, BigGANDeep
 from synthgen.generators.biggan.model import stats_at
+from synthgen.generators.base import TapError
 
 
 
@@ -76,6 +77,9 @@ def test_outputs_and_feature_tap(ckpt):
     assert torch.allclose(torch.tanh(conv(out.features)[:, :3]), out.rgb, atol=1e-6)
     other = load_generator(ckpt, class_index=4)
     assert not torch.allclose(other.synthesize(gen.sample_latents([0], seed=0, truncation_psi=0.5)).rgb, out.rgb[:1])
+    with pytest.raises(TapError, match="no feature tap 'pyramid'.*offers: default") as info:
+        gen.synthesize(gen.sample_latents([0], seed=0), taps=("pyramid",))  # a StyleGAN2-only tap
+    assert "\n" not in str(info.value)
 
 
 def test_truncated_latents_depend_only_on_seed_and_index(ckpt):

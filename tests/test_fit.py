@@ -194,6 +194,24 @@ def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, progress=False)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     del config["weights"]["prior"]  # a term added in a later version, absent from older run folders
+    del config["feature_tap"]  # as is the tap choice (such runs read the default tap)
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, progress=False)
     assert [r["step"] for r in _stats(tmp_path / "r")] == [1, 2, 3]
+
+
+def test_fit_on_the_pyramid_tap_records_it_and_refuses_it_where_meaningless(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    out = fit("seg", data, gen, tmp_path / "p.safetensors", run_dir=tmp_path / "rp", steps=30, batch_size=4, lr=5e-4,
+              feature_tap="pyramid", preview_every=0, progress=False)
+    rows = _stats(tmp_path / "rp")
+    assert _mean(rows[-5:], "rec") < 0.9 * _mean(rows[:5], "rec")
+    anchor = load_anchor(out, gen)
+    assert anchor.tap == "pyramid" and anchor.regressor.cfg.in_channels == gen.tap_channels("pyramid")
+    with pytest.raises(FitError, match="different feature_tap"):  # resuming it on another tap
+        fit("seg", data, gen, tmp_path / "p.safetensors", run_dir=tmp_path / "rp", steps=31, lr=5e-4, progress=False, batch_size=4)
+    with pytest.raises(FitError, match="own photo.*no regressor"):
+        fit("rgb", write_images(tmp_path / "i", channels=3), gen, tmp_path / "r.safetensors", run_dir=tmp_path / "rr",
+            steps=1, feature_tap="pyramid", progress=False)
+    with pytest.raises(FitError, match="no feature tap 'middle'"):
+        fit("seg", data, gen, tmp_path / "m.safetensors", run_dir=tmp_path / "rm", steps=1, feature_tap="middle", progress=False)

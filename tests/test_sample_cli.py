@@ -71,16 +71,23 @@ def test_layout_card_and_manifest(dataset):
 
 
 def test_sample_is_a_function_of_its_index(dataset, world):
-    """The rgb of sample 17 equals the generator's photo of index 17 computed on its own."""
+    """The rgb of sample 17 equals the generator's photo of index 17 computed on its own, and its
+    landmarks what the landmark anchor (on the pyramid tap) reads from that same pass."""
+    from synthgen.anchors.anchor import load_anchor
     from synthgen.anchors.codecs import decode
     from synthgen.anchors.spec import load_domain_spec
     from synthgen.generators import load_generator
 
     gen = load_generator(world[0])
+    landmark = load_anchor(world[1] / "landmark.safetensors", gen)
+    assert landmark.tap == "pyramid"
     with torch.inference_mode():
-        rgb = decode(load_domain_spec("rgb"), gen.synthesize(gen.sample_latents([17], 0, 1.0)).rgb)["image"][0]
-    stored = np.asarray(Image.open(io.BytesIO(tar_members(dataset / "shards" / "000001.tar")["000000017.rgb.png"])))
-    np.testing.assert_array_equal(stored, rgb)
+        synthesis = gen.synthesize(gen.sample_latents([17], 0, 1.0), taps=("pyramid",))
+        rgb = decode(load_domain_spec("rgb"), synthesis.rgb)["image"][0]
+        points = decode(landmark.spec, landmark.regress(synthesis))["points"][0]
+    members = tar_members(dataset / "shards" / "000001.tar")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(members["000000017.rgb.png"]))), rgb)
+    np.testing.assert_allclose(np.load(io.BytesIO(members["000000017.landmark.npy"])), points, atol=1 / 256)
 
 
 @pytest.mark.parametrize("batch_size,workers", [("3", "0"), ("1", "2"), ("7", "1")])

@@ -23,7 +23,7 @@ def world(tmp_path_factory):
             "landmark": write_keypoints(root / "landmark", n=4, num_points=68)}
     for domain, folder in data.items():
         fit(domain, folder, gen, root / "anchors" / f"{domain}.safetensors", run_dir=root / f"run-{domain}",
-            steps=2, progress=False)
+            steps=2, progress=False, feature_tap="pyramid" if domain == "landmark" else "default")
     return root, gen, gen_file, data
 
 
@@ -55,13 +55,17 @@ def test_translation_matches_the_chain_by_hand(world, tmp_path):
 
     root, gen, _, data = world
     src = sorted(data["sketch"].glob("*.png"))[:2]
-    translate("sketch", ["seg"], gen, src, tmp_path, anchors=root / "anchors")
+    translate("sketch", ["seg", "landmark"], gen, src, tmp_path, anchors=root / "anchors")
     e, r = load_anchor(root / "anchors" / "sketch.safetensors"), load_anchor(root / "anchors" / "seg.safetensors")
+    lm = load_anchor(root / "anchors" / "landmark.safetensors")
+    assert (r.tap, lm.tap) == ("default", "pyramid")  # two taps, one generator pass
     x = to_input(e.spec, torch.from_numpy(np.stack([read_file(e.spec, f, e.size) for f in src])), e.size)
     with torch.no_grad():
         expected = decode(r.spec, r.regress(gen.synthesize(e.encode(x))))["mask"]
+        points = decode(lm.spec, lm.regress(gen.synthesize(e.encode(x), taps=("pyramid",))))["points"]
     for k, f in enumerate(src):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "seg" / f"{f.stem}.png")), expected[k])
+        np.testing.assert_allclose(np.load(tmp_path / "landmark" / f"{f.stem}.npy"), points[k], atol=1e-5)
 
 
 def test_multimodal_styles(world, tmp_path):

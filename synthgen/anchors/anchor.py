@@ -2,7 +2,8 @@
 
 File format: a safetensors file whose tensors are `encoder.*` and `regressor.*` (the rgb
 domain has no regressor) and whose metadata key `synthgen_anchor` holds a JSON object:
-format version, domain spec, encoder and regressor configs, working size, generator
+format version, domain spec, encoder and regressor configs, working size, the generator
+feature tap the regressor reads (absent in files older than the key: the default tap), generator
 fingerprint, training steps, final losses and the synthgen version. Weights are stored
 exactly as trained (no dtype change), so a save/load round trip is bit-exact.
 """
@@ -21,7 +22,7 @@ from synthgen import __version__
 from synthgen.anchors.encoder import Encoder, EncoderConfig
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
-from synthgen.generators.base import FrozenGenerator, Synthesis
+from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 
 METADATA_KEY = "synthgen_anchor"
 FORMAT_VERSION = 1
@@ -47,7 +48,7 @@ class Anchor(nn.Module):
 
     def __init__(
         self, spec: DomainSpec, encoder: Encoder, regressor: Regressor | None,
-        generator_fingerprint: str, size: int, metadata: dict | None = None,
+        generator_fingerprint: str, size: int, metadata: dict | None = None, tap: str = DEFAULT_TAP,
     ):
         super().__init__()
         if (regressor is None) != spec.from_generator:
@@ -57,6 +58,7 @@ class Anchor(nn.Module):
         self.regressor = regressor
         self.generator_fingerprint = generator_fingerprint
         self.size = size  # working side: encoder input and regressor output
+        self.tap = tap  # the generator feature tap R_d reads (FrozenGenerator.synthesize taps=)
         self.metadata = dict(metadata or {})
 
     @property
@@ -93,7 +95,12 @@ class Anchor(nn.Module):
             if rgb.shape[-1] != self.size:
                 rgb = nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear", align_corners=False, antialias=True)
             return rgb
-        return self.regressor(synthesis.features)
+        if self.tap == DEFAULT_TAP:
+            return self.regressor(synthesis.features)
+        if self.tap not in synthesis.taps:
+            raise ValueError(f"anchor {self.spec.name!r} reads the generator tap {self.tap!r}: "
+                             f"call generator.synthesize(latents, taps=anchor_taps(anchors))")
+        return self.regressor(synthesis.taps[self.tap])
 
     def check_generator(self, generator: FrozenGenerator, fingerprint: str | None = None, path: object = "anchor") -> None:
         fp = fingerprint or generator.fingerprint
@@ -107,10 +114,16 @@ class Anchor(nn.Module):
             "encoder": self.encoder.cfg.to_dict(),
             "regressor": None if self.regressor is None else self.regressor.cfg.to_dict(),
             "size": self.size,
+            "feature_tap": self.tap,
             "generator_fingerprint": self.generator_fingerprint,
             "synthgen_version": __version__,
             **{k: v for k, v in self.metadata.items() if k not in ("domain", "encoder", "regressor")},
         }
+
+
+def anchor_taps(anchors) -> tuple[str, ...]:
+    """The generator taps a set of anchors reads: pass them to one synthesize(taps=...) call."""
+    return tuple(dict.fromkeys(a.tap for a in anchors if isinstance(a, Anchor) and a.regressor is not None))
 
 
 def project_to_shell(z: torch.Tensor) -> torch.Tensor:
@@ -125,16 +138,17 @@ def project_to_shell(z: torch.Tensor) -> torch.Tensor:
 
 def build_anchor(spec: DomainSpec, generator: FrozenGenerator, size: int, encoder_cfg: EncoderConfig,
                  regressor_widths: tuple[int, ...] = RegressorConfig.widths, fingerprint: str | None = None,
-                 regressor_batch_norm: bool = True) -> Anchor:
-    """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`."""
+                 regressor_batch_norm: bool = True, tap: str = DEFAULT_TAP) -> Anchor:
+    """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`, reading `tap`."""
     encoder = Encoder(encoder_cfg, size, generator.w_avg.detach().cpu())
     regressor = None
     if not spec.from_generator:
         regressor = Regressor(RegressorConfig(
-            in_channels=generator.feature_channels, out_channels=spec.out_channels,
+            in_channels=generator.tap_channels(tap), out_channels=spec.out_channels,
             widths=tuple(regressor_widths), out_size=size, batch_norm=regressor_batch_norm,
         ))
-    return Anchor(spec, encoder, regressor, fingerprint or generator.fingerprint, size)
+    return Anchor(spec, encoder, regressor, fingerprint or generator.fingerprint, size,
+                  tap=tap if regressor is not None else DEFAULT_TAP)
 
 
 def anchor_state(anchor: Anchor) -> dict[str, torch.Tensor]:
@@ -202,6 +216,7 @@ def load_anchor(path: str | Path, generator: FrozenGenerator | None = None, fing
         enc_cfg = EncoderConfig.from_dict(meta["encoder"])
         reg_cfg = None if meta["regressor"] is None else RegressorConfig.from_dict(meta["regressor"])
         size = int(meta["size"])
+        tap = str(meta.get("feature_tap", DEFAULT_TAP))
         gen_fp = str(meta["generator_fingerprint"])
     except (KeyError, TypeError, DomainSpecError) as exc:
         raise AnchorFileError(f"{path}: incomplete anchor metadata ({exc}); fit the anchor again") from None
@@ -223,7 +238,12 @@ def load_anchor(path: str | Path, generator: FrozenGenerator | None = None, fing
     except RuntimeError as exc:
         raise AnchorFileError(f"{path}: weights do not match the anchor's configs ({str(exc).splitlines()[0]})") from None
     extra = {k: v for k, v in meta.items() if k not in ("format_version", "domain", "encoder", "regressor", "size",
-                                                       "generator_fingerprint", "synthgen_version")}
-    anchor = Anchor(spec, encoder, regressor, gen_fp, size, metadata=extra)
+                                                       "feature_tap", "generator_fingerprint", "synthgen_version")}
+    if generator is not None and regressor is not None:
+        try:  # an anchor for a tap this generator lacks: say so now, not mid-run
+            generator.check_taps([tap])
+        except ValueError as exc:
+            raise AnchorFileError(f"{path}: {exc}") from None
+    anchor = Anchor(spec, encoder, regressor, gen_fp, size, metadata=extra, tap=tap)
     anchor.metadata["synthgen_version"] = meta.get("synthgen_version")
     return anchor.eval()

@@ -49,6 +49,9 @@ def _user_errors():
               help="Hidden 1x1 conv widths of the regressor, comma-separated; 'none' = a single linear 1x1 conv.")
 @click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=True, show_default=True,
               help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
+@click.option("--feature-tap", type=click.Choice(["default", "pyramid"]), default="default", show_default=True,
+              help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
+                   "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")
 @click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
 @click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")

@@ -29,13 +29,13 @@ from synthgen.anchors.losses import (
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.devices import resolve_device
-from synthgen.generators.base import FrozenGenerator
+from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator
 
 CHECKPOINT = "checkpoint.pt"
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
-               "regressor_widths", "regressor_batch_norm", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
+               "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
 
 
 class FitError(ValueError):
@@ -58,6 +58,7 @@ class FitConfig:
     encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
     regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head; () = one linear 1x1 conv
     regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
+    feature_tap: str = DEFAULT_TAP  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
     seed: int = 0  # initial weights and data order
     preview_every: int = 500  # steps between preview grids (0 = only at the end)
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end)
@@ -105,7 +106,8 @@ class AnchorStep(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: FrozenGenerator):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
-        synthesis = generator.synthesize(self.anchor.to_latents(codes, generator))  # gradients flow through G into E
+        latents = self.anchor.to_latents(codes, generator)
+        synthesis = generator.synthesize(latents, taps=(self.anchor.tap,))  # gradients flow through G into E
         return codes, synthesis.rgb, self.anchor.regress(synthesis)
 
 
@@ -152,6 +154,13 @@ class _Fit:
         if cfg.latent_space == "z" and self.generator.latent_kind != "w+":
             raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
                            f"{self.generator.latent_kind!r} (use the default --latent-space w+)")
+        if self.spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
+            raise FitError(f"domain {self.spec.name!r} is the generator's own photo: it has no regressor to read "
+                           f"--feature-tap {cfg.feature_tap}; leave the default")
+        try:
+            self.generator.check_taps([cfg.feature_tap])
+        except ValueError as exc:
+            raise FitError(str(exc)) from None
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
@@ -164,7 +173,7 @@ class _Fit:
             "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
             "encoder": cfg.encoder, "latent_space": cfg.latent_space, "encoder_weights": cfg.encoder_weights,
             "regressor_widths": list(cfg.regressor_widths), "regressor_batch_norm": cfg.regressor_batch_norm,
-            "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "feature_tap": cfg.feature_tap, "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
             "world_size": self.acc.num_processes, "synthgen_version": __version__,
@@ -182,7 +191,7 @@ class _Fit:
             enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels,
                                     trunk_weights=cfg.encoder_weights, **shape)
             self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, tuple(cfg.regressor_widths), self.fingerprint,
-                                       regressor_batch_norm=cfg.regressor_batch_norm)
+                                       regressor_batch_norm=cfg.regressor_batch_norm, tap=cfg.feature_tap)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
@@ -196,6 +205,7 @@ class _Fit:
             old = json.loads(cfg_path.read_text())
             if isinstance(old.get("weights"), dict):  # a run from before a loss term existed: it had weight 0
                 old["weights"] = LossWeights(**old["weights"]).to_dict()
+            old.setdefault("feature_tap", DEFAULT_TAP)  # a run from before taps were chosen read the default
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "

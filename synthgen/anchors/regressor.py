@@ -25,7 +25,7 @@ from synthgen.anchors.config_io import JsonConfig
 class RegressorConfig(JsonConfig):
     tuple_fields: ClassVar[tuple[str, ...]] = ("widths",)
 
-    in_channels: int = 128  # the generator's feature_channels
+    in_channels: int = 128  # channels of the generator tap it reads (FrozenGenerator.tap_channels)
     out_channels: int = 19  # the domain spec's out_channels
     widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # hidden 1x1 conv widths of the paper's "deeper" head
     out_size: int | None = None  # output side; None = the feature tap's resolution
@@ -33,7 +33,8 @@ class RegressorConfig(JsonConfig):
 
 
 class Regressor(nn.Module):
-    """features (B, in_channels, R, R) -> raw domain output (B, out_channels, out_size, out_size)."""
+    """features (B, in_channels, R, R), or a list of maps whose channels add up to in_channels
+    (a multi-resolution tap) -> raw domain output (B, out_channels, out_size, out_size)."""
 
     def __init__(self, cfg: RegressorConfig):
         super().__init__()
@@ -46,8 +47,10 @@ class Regressor(nn.Module):
         layers.append(nn.Conv2d(c, cfg.out_channels, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.cfg.out_size is not None and features.shape[-1] != self.cfg.out_size:
-            # Upsample the features, not the output: class logits and heatmaps stay per-pixel.
-            features = F.interpolate(features, size=(self.cfg.out_size,) * 2, mode="bilinear", align_corners=False)
-        return self.net(features)
+    def forward(self, features: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        maps = [features] if isinstance(features, torch.Tensor) else list(features)
+        side = self.cfg.out_size or max(m.shape[-1] for m in maps)
+        # Resize the features, not the output: class logits and heatmaps stay per-pixel.
+        maps = [m if m.shape[-1] == side else F.interpolate(m, size=(side, side), mode="bilinear", align_corners=False)
+                for m in maps]
+        return self.net(maps[0] if len(maps) == 1 else torch.cat(maps, dim=1))

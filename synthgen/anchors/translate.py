@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from synthgen.anchors.anchor import Anchor, load_anchor
+from synthgen.anchors.anchor import Anchor, anchor_taps, load_anchor
 from synthgen.anchors.codecs import decode, extensions, read_file, to_input, write_decoded
 from synthgen.anchors.encoder import style_split
 from synthgen.anchors.spec import DomainSpec, DomainSpecError, load_domain_spec
@@ -128,7 +128,7 @@ def translate(
         if styles is not None:
             latents = mix_fine_styles(latents, styles, style_split(generator.num_ws)[1])
             names = [f"{s}_style{k:02d}" for s in names for k in range(multimodal)]
-        synthesis = generator.synthesize(latents)
+        synthesis = generator.synthesize(latents, taps=anchor_taps(dsts.values()))
         for target, dst in dsts.items():
             if isinstance(dst, DomainSpec):
                 spec, raw = dst, synthesis.rgb

@@ -215,9 +215,10 @@ class AnchorTranslator:
     @torch.no_grad()
     def __call__(self, compact: np.ndarray) -> dict:
         from synthgen.anchors import codecs
+        from synthgen.anchors.anchor import anchor_taps
 
         x = codecs.to_input(self.source.spec, torch.from_numpy(compact), self.size).to(self.device)
-        synthesis = self.generator.synthesize(self.source.encode(x, self.generator))
+        synthesis = self.generator.synthesize(self.source.encode(x, self.generator), taps=anchor_taps([self.target]))
         return codecs.decode(self.target.spec, self.target.regress(synthesis))
 
 

@@ -9,11 +9,14 @@ Latents are always a tensor (B, num_ws, latent_dim):
 the sum of the ToRGB outputs of every resolution (skip architecture), so the photo
 cannot be computed from the last feature map alone; the `rgb` domain's "regressor"
 is therefore the generator's own image path, which `synthesize` runs alongside.
+
+Extra named taps (`taps=("pyramid",)`) come out of the same pass in `Synthesis.taps`, so
+anchors that read different layers still share one generator pass.
 """
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -26,6 +29,16 @@ from synthgen.seeding import per_index_normal
 class Synthesis:
     features: torch.Tensor  # (B, feature_channels, H, W): the tap the regressors read
     rgb: torch.Tensor  # (B, 3, resolution, resolution) in [-1, 1]
+    # Extra named taps asked for in synthesize(taps=...): each a list of (B, C_k, R_k, R_k) maps
+    # at their own resolutions (the reader resizes them, so none is upsampled needlessly).
+    taps: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+
+DEFAULT_TAP = "default"  # the generator's own feature tap (Synthesis.features)
+
+
+class TapError(ValueError):
+    """A feature tap this generator cannot produce."""
 
 
 class FrozenGenerator(nn.Module, abc.ABC):
@@ -61,12 +74,32 @@ class FrozenGenerator(nn.Module, abc.ABC):
         """(latent_dim,) the average latent: encoders predict offsets from it."""
 
     # -- synthesis ---------------------------------------------------------------
+    extra_taps: tuple[str, ...] = ()  # names synthesize(taps=...) accepts
+
     @abc.abstractmethod
     def synthesize(
-        self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None
+        self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None, taps: Sequence[str] = ()
     ) -> Synthesis:
         """One pass: feature tap and photo. noise_seeds (B,) int64 draws per-sample noise;
-        None uses the constant noise buffers (deterministic)."""
+        None uses the constant noise buffers (deterministic). taps: extra named taps to
+        return in Synthesis.taps (DEFAULT_TAP is always there, as Synthesis.features)."""
+
+    def tap_channels(self, tap: str) -> int:
+        """Channels a regressor reading `tap` receives (all of the tap's maps, stacked)."""
+        if tap == DEFAULT_TAP:
+            return self.feature_channels
+        self.check_taps([tap])
+        raise NotImplementedError(f"{type(self).__name__} lists tap {tap!r} but does not size it")
+
+    def check_taps(self, taps: Sequence[str]) -> list[str]:
+        """The extra taps to compute for `taps` (DEFAULT_TAP dropped); unknown names raise TapError."""
+        extra = [t for t in dict.fromkeys(taps) if t != DEFAULT_TAP]
+        for tap in extra:
+            if tap not in self.extra_taps:
+                offered = ", ".join((DEFAULT_TAP,) + self.extra_taps)
+                raise TapError(f"a {self.kind} generator has no feature tap {tap!r} (it offers: {offered}); "
+                               "fit the anchor with one of those (synthgen fit --feature-tap)")
+        return extra
 
     def features(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> torch.Tensor:
         return self.synthesize(latents, noise_seeds).features

@@ -181,11 +181,13 @@ def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence
                   shard: int) -> list[SampleArrays]:
     device = generator.w_avg.device
     autocast = torch.autocast(device.type, dtype=DTYPES[cfg.dtype], enabled=cfg.dtype != "float32")
+    from synthgen.anchors.anchor import anchor_taps
     from synthgen.anchors.codecs import decode
 
     with torch.inference_mode(), autocast:
         latents, layers = batch_latents(generator, indices, cfg)
-        synthesis = generator.synthesize(latents)  # the one generator pass every domain shares
+        # The one generator pass every domain shares, keeping every tap their regressors read.
+        synthesis = generator.synthesize(latents, taps=anchor_taps([h.anchor for h in heads]))
         decoded, scores = {}, {}
         for head in heads:
             raw = head.raw(synthesis)

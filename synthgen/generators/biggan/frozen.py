@@ -81,7 +81,9 @@ class FrozenBigGAN(FrozenGenerator):
         self.truncation = float(truncation_psi)
         return (z.to(self._w_avg.device) * truncation_psi)[:, None]  # (B, 1, z_dim)
 
-    def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> Synthesis:
+    def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None,
+                   taps: Sequence[str] = ()) -> Synthesis:
+        self.check_taps(taps)  # BigGAN offers its default tap only
         if latents.ndim != 3 or tuple(latents.shape[1:]) != (1, self.z_dim):
             raise ValueError(f"latents must be (B, 1, {self.z_dim}), got {tuple(latents.shape)}")
         z = latents[:, 0].to(self._w_avg.device)

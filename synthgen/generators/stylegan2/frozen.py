@@ -4,6 +4,11 @@ The tap is what anchoring regressors read. The method's official code reads the 
 outputs at the regressor's resolution, concatenated ("last2"); the default here is the last conv
 output at the output resolution ("last", the input of the last ToRGB). Low resolutions anchor
 badly (paper Table 3), so `tap_resolution` exists for experiments, not as a default.
+
+Anchors may also read the extra tap "pyramid": the last conv output of each of the
+PYRAMID_LEVELS highest resolutions, which a regressor resizes to its working side and
+stacks. A small generator draws a part's layout at 16-32 px and only refines texture at
+the last block, so a 1x1 head reads the parts far better from the pyramid (docs/anchors.md).
 """
 from __future__ import annotations
 
@@ -22,6 +27,12 @@ TAPS = ("last", "last2")
 # Stream of synthgen.seeding used for per-sample noise maps (stream 0 is the latent z).
 NOISE_STREAM = 1
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PYRAMID_LEVELS = 3
+
+
+def pyramid_layers(cfg: StyleGAN2Config) -> list[int]:
+    """Styled-conv layers of the "pyramid" tap: the last conv of the top resolutions, coarse first."""
+    return [tap_layers(cfg, "last", res)[0] for res in cfg.resolutions[-PYRAMID_LEVELS:]]
 
 
 def tap_layers(cfg: StyleGAN2Config, tap: str = "last", tap_resolution: int | None = None) -> list[int]:
@@ -51,6 +62,7 @@ def seeded_noise(noise_seeds: torch.Tensor, num_layers: int, device: torch.devic
 
 class FrozenStyleGAN2(FrozenGenerator):
     latent_kind = "w+"
+    extra_taps = ("pyramid",)
 
     def __init__(
         self, generator: StyleGAN2Generator, w_avg: torch.Tensor | None = None, tap: str = "last",
@@ -91,7 +103,14 @@ class FrozenStyleGAN2(FrozenGenerator):
     def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
         return self.generator.w_plus(z.to(self.latent_avg.device), truncation_psi, self.latent_avg)
 
-    def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> Synthesis:
+    def tap_channels(self, tap: str) -> int:
+        if tap == "pyramid":
+            return sum(self.cfg.channels_at(layer_resolution(layer)) for layer in pyramid_layers(self.cfg))
+        return super().tap_channels(tap)
+
+    def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None,
+                   taps: Sequence[str] = ()) -> Synthesis:
+        extra = self.check_taps(taps)
         expected = (self.num_ws, self.latent_dim)
         if latents.ndim != 3 or tuple(latents.shape[1:]) != expected:
             raise ValueError(f"latents must be (B, {expected[0]}, {expected[1]}), got {tuple(latents.shape)}")
@@ -102,10 +121,12 @@ class FrozenStyleGAN2(FrozenGenerator):
         else:
             noise = self.generator.noise_list(self.noise_mode, latents.shape[0])
         use_autocast = self.autocast_dtype is not None and device.type == "cuda"
+        layers = sorted(set(self._tap_layers).union(*(pyramid_layers(self.cfg) for _ in extra)))
         with torch.autocast("cuda", dtype=AUTOCAST_DTYPES.get(self.autocast_dtype, torch.float16), enabled=use_autocast):
-            rgb, taps = self.generator.synthesis(latents.to(device), noise, self._tap_layers)
-        features = torch.cat([taps[layer] for layer in self._tap_layers], dim=1)  # (B, C, R, R)
-        return Synthesis(features=features.float(), rgb=rgb.float())
+            rgb, outputs = self.generator.synthesis(latents.to(device), noise, layers)
+        features = torch.cat([outputs[layer] for layer in self._tap_layers], dim=1)  # (B, C, R, R)
+        named = {"pyramid": [outputs[layer].float() for layer in pyramid_layers(self.cfg)]} if extra else {}
+        return Synthesis(features=features.float(), rgb=rgb.float(), taps=named)
 
     def describe(self) -> dict:
         return {
