@@ -28,7 +28,7 @@ stages=${*:-data generator anchors segmenter}
 mkdir -p "$RUNS"
 
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
-  case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; test) echo 1000;; esac
+  case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; validation) echo 6;; test) echo 1000;; esac
 }
 
 anchoring_of() { if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; else echo "$FIT_ANCHORING"; fi; }
@@ -40,6 +40,7 @@ for stage in $stages; do
       $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of $d)" --domains $d --out "$DATA/anchor_$d"
     done
     $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of segmenter)" --domains rgb,seg --out "$DATA/segmenter"
+    $SG toyfaces render --n 1000 --seed "$(seed_of validation)" --out "$DATA/validation"  # for choosing settings
     $SG toyfaces render --n 1000 --seed "$(seed_of test)" --out "$DATA/test"
     ;;
   generator)  # regression onto the renderer, then an adversarial phase (a new run: fresh optimizer, new D)

@@ -31,7 +31,7 @@ def toyfaces() -> None:
 @click.option("--size", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=64, show_default=True,
               help="Output side length in pixels.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the latent stream (see splits: 0 generator, 1-4 anchors, 5 segmenter, 1000 test).")
+              help="Seed of the latent stream (see splits: 0 generator, 1-4 anchors, 5 segmenter, 6 validation, 1000 test).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (one subfolder per domain).")
 @click.option("--domains", default=",".join(DOMAINS), show_default=True, callback=_parse_domains,

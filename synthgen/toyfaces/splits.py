@@ -32,6 +32,8 @@ SPLITS: dict[str, Split] = {s.name: s for s in (
     Split("anchor_landmark", seed=4, size=100_000, use="fit the landmark anchor"),
     # Stand-in for a real labelled dataset in the downstream-segmenter comparison.
     Split("segmenter", seed=5, size=100_000, use="train the reference segmenter on rendered pairs"),
+    # Paired pictures for choosing between models and settings, so the test split decides nothing.
+    Split("validation", seed=6, size=10_000, use="choose between trained models and settings"),
     # Held out from every training job: paired ground truth for all measurements.
     Split("test", seed=1000, size=10_000, use="held-out paired test set for every metric"),
 )}
