@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from synthgen.devices import DEVICES
 from synthgen.evaluation.report import format_table
 from synthgen.evaluation.translation import TranslationEvalError, run_translation_eval
 
@@ -35,7 +36,7 @@ HEADLINE = {"mask": ("miou", "pixel_accuracy"), "keypoints": ("nme_inter_ocular"
 @click.option("--n", type=int, default=500, show_default=True, help="Pairs per domain pair.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per batch.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for JSON + grids.")
-@click.option("--device", default="cpu", show_default=True, help="torch device.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto (CUDA when visible), cpu, cuda.")
 def main(generator, anchors, pairs, segmenter, n, batch_size, out, device):
     """Score every built-in domain pair and print one table."""
     rows = []

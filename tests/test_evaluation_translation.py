@@ -162,7 +162,8 @@ def test_translate_command_end_to_end_with_untrained_anchors(tmp_path):
     for name in ("seg", "rgb"):
         spec = load_domain_spec(name)
         config = EncoderConfig(in_channels=spec.in_channels, num_ws=gen.num_ws, latent_dim=gen.latent_dim)
-        save_anchor(build_anchor(spec, gen, gen.resolution, config), tmp_path / "anchors" / f"{name}.safetensors")
+        tap = "pyramid" if name == "seg" else "default"  # rgb -> seg then reads the multi-resolution tap
+        save_anchor(build_anchor(spec, gen, gen.resolution, config, tap=tap), tmp_path / "anchors" / f"{name}.safetensors")
     write_pair_folder(fake_faces(5, size=gen.resolution), tmp_path / "pairs")
     save_segmenter(new_segmenter(SegmenterConfig(base_channels=4, train_size=gen.resolution), seed=0),
                    tmp_path / "seg.safetensors")
@@ -180,3 +181,6 @@ def test_translate_command_end_to_end_with_untrained_anchors(tmp_path):
     assert "pixel_accuracy" in result.output
     missing = CliRunner().invoke(main, common + ["--from", "seg", "--to", "sketch"])
     assert missing.exit_code == 1 and "no anchor for domain 'sketch'" in missing.output
+    if not torch.cuda.is_available():
+        no_gpu = CliRunner().invoke(main, common + ["--from", "rgb", "--to", "seg", "--device", "cuda"])
+        assert no_gpu.exit_code == 1 and "CUDA" in no_gpu.output and "Traceback" not in no_gpu.output

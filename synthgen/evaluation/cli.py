@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from synthgen.devices import DEVICES as DEVICE_NAMES
 from synthgen.evaluation.errors import (
     FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
 )
@@ -115,7 +116,8 @@ def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, 
               help="Folder for translate_<from>_<to>.json and the worst/best grid .png.")
 @click.option("--grid-rows", type=click.IntRange(1), default=4, show_default=True,
               help="Rows of worst and of best cases in the grid.")
-@click.option("--device", default="cpu", show_default=True, help="torch device.")
+@click.option("--device", type=click.Choice(DEVICE_NAMES), default="auto", show_default=True,
+              help="Where to run: auto (CUDA when visible), cpu, cuda.")
 def translate_command(source, target, pairs, generator, anchors, n, batch_size, segmenter, features, weights,
                       out, grid_rows, device):
     """Translate paired files from one domain to another and score them against the truth."""

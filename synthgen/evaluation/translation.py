@@ -254,12 +254,15 @@ def run_translation_eval(
     weights: str | Path | None = None,
     out: str | Path | None = None,
     grid_rows: int = 4,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = True,
 ) -> dict:
     """Load generator + both anchors, translate the pairs, score; write JSON + grid to `out`."""
     from synthgen.anchors.anchor import load_anchor
+    from synthgen.devices import resolve_device
     from synthgen.generators import load_generator
+
+    device = str(resolve_device(device))
 
     gen = load_generator(generator).to(device)
     src_anchor = _anchor_to(load_anchor(find_anchor_file(anchors, source), generator=gen), device)
