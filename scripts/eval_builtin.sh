@@ -9,6 +9,7 @@ PY=${PYTHON:-.venv/bin/python}
 SG=${SYNTHGEN:-.venv/bin/synthgen}
 DATA=${DATA:-out/data}
 OUT=${OUT:-out/eval}
+ANCHORS=${ANCHORS:-domains}  # a folder of candidate anchors can be measured before it replaces domains/
 N_PAIRS=${N_PAIRS:-300}
 N_DOWNSTREAM=${N_DOWNSTREAM:-1000}  # for 10000, render 10,000 segmenter pairs first (N_ANCHOR=10000 ... data)
 mkdir -p "$OUT"
@@ -17,20 +18,20 @@ mkdir -p "$OUT"
 $PY scripts/eval_generator_fidelity.py --n 1000 --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
 
 # 2. translation between every pair of built-in domains (seg -> rgb also: faithfulness by the reference segmenter)
-$PY scripts/bench_eval_translation.py --generator domains/generator.safetensors --anchors domains \
+$PY scripts/bench_eval_translation.py --generator domains/generator.safetensors --anchors "$ANCHORS" \
   --pairs "$DATA/test" --segmenter domains/segmenter.safetensors --n "$N_PAIRS" --out "$OUT/translation" \
   | tee "$OUT/translation.txt"
 
 # reconstruction through the anchor: seg -> G -> seg (the fit objective, on unseen masks)
 $SG eval translate --from seg --to seg --pairs "$DATA/test" --generator domains/generator.safetensors \
-  --anchors domains --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
+  --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
 
 # inversion through the rgb anchor: rgb -> G -> rgb (is a held-out photo recognisable?)
 $SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator domains/generator.safetensors \
-  --anchors domains --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
+  --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
 
 # 3. exact synthetic label accuracy of `synthgen sample` output
-$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --out "$OUT/sampled" --no-progress
+$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
 $SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
 $SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
 

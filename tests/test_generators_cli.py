@@ -28,6 +28,7 @@ def test_convert_then_info(tmp_path):
     assert facts["format"] == "native" and facts["kind"] == "stylegan2"
     assert (facts["resolution"], facts["num_ws"], facts["latent_dim"], facts["z_dim"]) == (32, 8, 32, 16)
     assert (facts["feature_channels"], facts["feature_resolution"]) == (16, 32)
+    assert facts["extra_taps"] == {"pyramid": gen.tap_channels("pyramid")}
     assert facts["fingerprint"] == gen.fingerprint
     assert facts["parameters"] == sum(p.numel() for p in gen.parameters())
     res = runner.invoke(main, ["info", str(src)])

@@ -18,6 +18,8 @@ def generator_info(path: str, class_index: int | str | None = None) -> dict:
 
     gen = load_generator(path, class_index=class_index)
     info = {"path": str(path), "format": detect_format(path), **gen.describe()}
+    # What `synthgen fit --feature-tap` can choose besides the default, with its channel count.
+    info["extra_taps"] = {tap: gen.tap_channels(tap) for tap in gen.extra_taps}
     info["fingerprint"] = gen.fingerprint
     info["parameters"] = sum(p.numel() for p in gen.parameters())
     return info
@@ -49,8 +51,8 @@ def convert(src: str, dst: str, class_index: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, default=False, show_default=True,
               help="Print one JSON object instead of aligned text.")
 def info(checkpoint: str, class_index: str | None, as_json: bool) -> None:
-    """Describe a generator CHECKPOINT: kind, resolution, num_ws, latent dim, feature tap,
-    fingerprint and parameter count."""
+    """Describe a generator CHECKPOINT: kind, resolution, num_ws, latent dim, feature tap
+    (and the extra taps anchors may read, with their channels), fingerprint and parameter count."""
     from synthgen.generators.errors import CheckpointError
 
     try:
