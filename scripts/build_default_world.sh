@@ -22,6 +22,9 @@ FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-
 # The rgb anchor is an encoder only: no regressor is trained at its latents, so it inverts
 # photos in w+, which reconstructs them far better than one z (EVAL.md).
 RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
+# Domains whose regressor reads the multi-resolution "pyramid" tap (docs/anchors.md, "Feature
+# tap"): the parts' layout lives in G's 16-32 px features. sketch still reads the default tap.
+PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors segmenter}
@@ -31,7 +34,10 @@ seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
   case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; validation) echo 6;; test) echo 1000;; esac
 }
 
-anchoring_of() { if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; else echo "$FIT_ANCHORING"; fi; }
+anchoring_of() {
+  if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; return; fi
+  case " $PYRAMID_DOMAINS " in *" $1 "*) echo "$FIT_ANCHORING --feature-tap pyramid";; *) echo "$FIT_ANCHORING";; esac
+}
 
 for stage in $stages; do
   case $stage in

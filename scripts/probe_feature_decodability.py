@@ -7,6 +7,7 @@ never sees a pairing), so it separates "the anchoring is weak" from "the generat
 features do not carry the parts". A diagnostic, not a model: nothing is saved.
 
     python scripts/probe_feature_decodability.py --generator domains/generator.safetensors --layers last
+    python scripts/probe_feature_decodability.py --layers pyramid   # what --feature-tap pyramid reads
     python scripts/probe_feature_decodability.py --layers 7,8 --steps 400
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.celebamask import CLASS_NAMES
 from synthgen.generators import load_generator
+from synthgen.generators.stylegan2.frozen import pyramid_layers
 from synthgen.metrics import ConfusionMatrix
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import split_z
@@ -40,7 +42,7 @@ def masks(z, size):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="domains/generator.safetensors")
-    ap.add_argument("--layers", default="last", help="'last', 'last2' or comma-separated styled-conv indices")
+    ap.add_argument("--layers", default="last", help="'last', 'last2', 'pyramid' or comma-separated styled-conv indices")
     ap.add_argument("--steps", type=int, default=400, help="probe training steps (batch 16)")
     ap.add_argument("--n-test", type=int, default=300, help="held-out test pairs")
     ap.add_argument("--no-batch-norm", action="store_true", help="probe without the regressor's BatchNorm")
@@ -48,7 +50,8 @@ def main() -> None:
     torch.manual_seed(0)
     G = load_generator(args.generator).freeze()
     last = G.cfg.num_layers - 1
-    layers = {"last": [last], "last2": [last - 1, last]}.get(args.layers) or [int(v) for v in args.layers.split(",")]
+    named = {"last": [last], "last2": [last - 1, last], "pyramid": pyramid_layers(G.cfg)}
+    layers = named.get(args.layers) or [int(v) for v in args.layers.split(",")]
     size = G.resolution
     probe = None
     for step in range(args.steps):

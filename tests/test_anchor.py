@@ -190,7 +190,12 @@ def test_regressor_resizes_and_stacks_a_multi_resolution_tap():
     reg = Regressor(RegressorConfig(in_channels=12, out_channels=5, widths=(8,), out_size=16))
     coarse, fine = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 16, 16)
     up = nn.functional.interpolate(coarse, size=(16, 16), mode="bilinear", align_corners=False)
-    assert torch.equal(reg([coarse, fine]), reg(torch.cat([up, fine], 1)))
+    stacked = reg.net(torch.cat([up, fine], 1))  # the definition: resize, stack, then the 1x1 head
+    assert torch.allclose(reg([coarse, fine]), stacked, atol=1e-5)  # computed level by level, same map
+    single = Regressor(RegressorConfig(in_channels=8, out_channels=5, widths=(8,)))
+    assert torch.allclose(single(fine), single.net(fine), atol=1e-6)
+    with pytest.raises(ValueError, match="reads 12 feature channels, got 8"):
+        reg([fine])
 
 
 def test_pyramid_anchor_round_trip_and_its_tap_contract(tmp_path, gen):

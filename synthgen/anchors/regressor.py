@@ -50,7 +50,27 @@ class Regressor(nn.Module):
     def forward(self, features: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         maps = [features] if isinstance(features, torch.Tensor) else list(features)
         side = self.cfg.out_size or max(m.shape[-1] for m in maps)
-        # Resize the features, not the output: class logits and heatmaps stay per-pixel.
-        maps = [m if m.shape[-1] == side else F.interpolate(m, size=(side, side), mode="bilinear", align_corners=False)
-                for m in maps]
-        return self.net(maps[0] if len(maps) == 1 else torch.cat(maps, dim=1))
+        first = self.net[0]
+        if sum(m.shape[1] for m in maps) != first.in_channels:
+            raise ValueError(f"regressor reads {first.in_channels} feature channels, got {sum(m.shape[1] for m in maps)}")
+        # Resize the features, not the output: class logits and heatmaps stay per-pixel. A 1x1
+        # conv commutes with bilinear resizing (both linear; interpolation weights sum to 1), so
+        # each map meets its slice of the first conv at the smaller of its side and the output's:
+        # a multi-resolution tap then costs about what one full-resolution map does.
+        total, lo = None, 0
+        for m in maps:
+            weight = first.weight[:, lo: lo + m.shape[1]]
+            lo += m.shape[1]
+            if m.shape[-1] > side:
+                m = _resize(m, side)
+            y = _resize(F.conv2d(m, weight), side)
+            total = y if total is None else total + y
+        return self.net[1:](total + first.bias.view(1, -1, 1, 1)).contiguous()
+
+
+def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
+    if x.shape[-1] == side:
+        return x
+    # Channels-last: CPU bilinear resizing is about 10x faster there than on NCHW maps.
+    x = x.contiguous(memory_format=torch.channels_last)
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
