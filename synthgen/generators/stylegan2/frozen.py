@@ -121,11 +121,12 @@ class FrozenStyleGAN2(FrozenGenerator):
         else:
             noise = self.generator.noise_list(self.noise_mode, latents.shape[0])
         use_autocast = self.autocast_dtype is not None and device.type == "cuda"
-        layers = sorted(set(self._tap_layers).union(*(pyramid_layers(self.cfg) for _ in extra)))
+        extra_layers = {tap: pyramid_layers(self.cfg) for tap in extra}  # "pyramid" is the one extra tap
+        layers = sorted(set(self._tap_layers).union(*extra_layers.values()))
         with torch.autocast("cuda", dtype=AUTOCAST_DTYPES.get(self.autocast_dtype, torch.float16), enabled=use_autocast):
             rgb, outputs = self.generator.synthesis(latents.to(device), noise, layers)
         features = torch.cat([outputs[layer] for layer in self._tap_layers], dim=1)  # (B, C, R, R)
-        named = {"pyramid": [outputs[layer].float() for layer in pyramid_layers(self.cfg)]} if extra else {}
+        named = {tap: [outputs[layer].float() for layer in levels] for tap, levels in extra_layers.items()}
         return Synthesis(features=features.float(), rgb=rgb.float(), taps=named)
 
     def describe(self) -> dict:
