@@ -51,8 +51,9 @@ class Regressor(nn.Module):
         maps = [features] if isinstance(features, torch.Tensor) else list(features)
         side = self.cfg.out_size or max(m.shape[-1] for m in maps)
         first = self.net[0]
-        if sum(m.shape[1] for m in maps) != first.in_channels:
-            raise ValueError(f"regressor reads {first.in_channels} feature channels, got {sum(m.shape[1] for m in maps)}")
+        channels = sum(m.shape[1] for m in maps)
+        if channels != first.in_channels:
+            raise ValueError(f"regressor reads {first.in_channels} feature channels, got {channels}")
         # Resize the features, not the output: class logits and heatmaps stay per-pixel. A 1x1
         # conv commutes with bilinear resizing (both linear; interpolation weights sum to 1), so
         # each map meets its slice of the first conv at the smaller of its side and the output's:

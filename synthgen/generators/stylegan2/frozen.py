@@ -35,6 +35,11 @@ def pyramid_layers(cfg: StyleGAN2Config) -> list[int]:
     return [tap_layers(cfg, "last", res)[0] for res in cfg.resolutions[-PYRAMID_LEVELS:]]
 
 
+# Extra taps anchors may read: name -> the styled-conv layers it stacks (one table for the
+# offer, the channel count and the pass).
+EXTRA_TAP_LAYERS = {"pyramid": pyramid_layers}
+
+
 def tap_layers(cfg: StyleGAN2Config, tap: str = "last", tap_resolution: int | None = None) -> list[int]:
     """Styled-conv layers whose outputs form the feature tap."""
     if tap not in TAPS:
@@ -62,7 +67,7 @@ def seeded_noise(noise_seeds: torch.Tensor, num_layers: int, device: torch.devic
 
 class FrozenStyleGAN2(FrozenGenerator):
     latent_kind = "w+"
-    extra_taps = ("pyramid",)
+    extra_taps = tuple(EXTRA_TAP_LAYERS)
 
     def __init__(
         self, generator: StyleGAN2Generator, w_avg: torch.Tensor | None = None, tap: str = "last",
@@ -104,8 +109,8 @@ class FrozenStyleGAN2(FrozenGenerator):
         return self.generator.w_plus(z.to(self.latent_avg.device), truncation_psi, self.latent_avg)
 
     def tap_channels(self, tap: str) -> int:
-        if tap == "pyramid":
-            return sum(self.cfg.channels_at(layer_resolution(layer)) for layer in pyramid_layers(self.cfg))
+        if tap in EXTRA_TAP_LAYERS:
+            return sum(self.cfg.channels_at(layer_resolution(layer)) for layer in EXTRA_TAP_LAYERS[tap](self.cfg))
         return super().tap_channels(tap)
 
     def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None,
@@ -121,7 +126,7 @@ class FrozenStyleGAN2(FrozenGenerator):
         else:
             noise = self.generator.noise_list(self.noise_mode, latents.shape[0])
         use_autocast = self.autocast_dtype is not None and device.type == "cuda"
-        extra_layers = {tap: pyramid_layers(self.cfg) for tap in extra}  # "pyramid" is the one extra tap
+        extra_layers = {tap: EXTRA_TAP_LAYERS[tap](self.cfg) for tap in extra}
         layers = sorted(set(self._tap_layers).union(*extra_layers.values()))
         with torch.autocast("cuda", dtype=AUTOCAST_DTYPES.get(self.autocast_dtype, torch.float16), enabled=use_autocast):
             rgb, outputs = self.generator.synthesis(latents.to(device), noise, layers)
