@@ -38,6 +38,12 @@ def _user_errors():
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "
                    "regressor learns all of G's outputs, not one corner (0 = off).")
 @click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
+@click.option("--lambda-cycle", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of the sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z).")
+@click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start from this anchor's weights (same domain and generator); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")

@@ -20,11 +20,13 @@ from torch.utils.data import DataLoader
 
 from synthgen import __version__
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
-from synthgen.anchors.codecs import compact_to_decoded, decode, to_input, to_rgb_preview, to_target
+from synthgen.anchors.codecs import (
+    compact_to_decoded, decode, gaussian_heatmaps, heatmap_peaks, to_input, to_rgb_preview, to_target,
+)
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
-    LossWeights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_loss, prior_matching_loss,
-    reconstruction_loss,
+    LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
+    latent_loss, prior_matching_loss, reconstruction_loss,
 )
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
@@ -35,7 +37,12 @@ CHECKPOINT = "checkpoint.pt"
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
-               "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame")
+               "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame",
+               "class_balance", "init_from")
+# Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
+CYCLE_SEED_OFFSET = 7919
+# Sampled latents that measure G's latent variance (the cycle term's scale).
+N_SCALE_LATENTS = 1024
 
 
 class FitError(ValueError):
@@ -51,6 +58,9 @@ class FitConfig:
     lambda_latent: float | None = None
     lambda_adv: float | None = None  # > 0 needs real_rgb
     lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
+    lambda_cycle: float = 0.0  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
+    class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
+    init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
@@ -79,6 +89,7 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
         latent=preset.latent if cfg.lambda_latent is None else cfg.lambda_latent,
         adv=(preset.adv if cfg.real_rgb else 0.0) if cfg.lambda_adv is None else cfg.lambda_adv,
         prior=cfg.lambda_prior,
+        cycle=cfg.lambda_cycle,
     )
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
@@ -104,11 +115,14 @@ class AnchorStep(nn.Module):
         super().__init__()
         self.anchor = anchor
 
-    def forward(self, x: torch.Tensor, generator: FrozenGenerator):
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator, cycle_input: torch.Tensor | None = None):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
         latents = self.anchor.to_latents(codes, generator)
         synthesis = generator.synthesize(latents, taps=(self.anchor.tap,))  # gradients flow through G into E
-        return codes, synthesis.rgb, self.anchor.regress(synthesis)
+        cycle = None
+        if cycle_input is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
+            cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
+        return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle
 
 
 def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
@@ -134,11 +148,15 @@ class _Fit:
             raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
         if cfg.lambda_prior and cfg.batch_size < 2:
             raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
+        if cfg.class_balance < 0 or cfg.lambda_cycle < 0:
+            raise FitError("--class-balance and --lambda-cycle must be >= 0")
         if cfg.encoder_weights and cfg.encoder == "resnet18-small":
             raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
         self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         self.weights = resolve_weights(self.spec, cfg)
+        if cfg.class_balance and self.spec.kind != "mask":
+            raise FitError(f"--class-balance weights mask classes; domain {self.spec.name!r} is a {self.spec.kind} domain")
         device = resolve_device(cfg.device).type
         if device == "cpu" and cfg.mixed_precision == "fp16":
             raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
@@ -164,6 +182,9 @@ class _Fit:
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
+        self.class_weights = None
+        if cfg.class_balance:
+            self.class_weights = class_balance_weights(_class_pixel_counts(self.data), cfg.class_balance).to(self.acc.device)
         self.real = None
         if self.weights.adv > 0:
             rgb = DomainSpec(name="real_rgb", kind="image", channels=3)
@@ -175,7 +196,8 @@ class _Fit:
             "regressor_widths": list(cfg.regressor_widths), "regressor_batch_norm": cfg.regressor_batch_norm,
             "feature_tap": cfg.feature_tap, "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
-            "points_frame": cfg.points_frame, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
+            "points_frame": cfg.points_frame, "class_balance": cfg.class_balance,
+            "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
             "world_size": self.acc.num_processes, "synthgen_version": __version__,
         }
 
@@ -193,8 +215,33 @@ class _Fit:
             self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, tuple(cfg.regressor_widths), self.fingerprint,
                                        regressor_batch_norm=cfg.regressor_batch_norm, tap=cfg.feature_tap)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
+        if cfg.init_from:
+            self._init_from(cfg.init_from)
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
+
+    def _init_from(self, path: str) -> None:
+        """Start from an earlier anchor of this domain and generator (a resumed run overrides it).
+
+        The encoder must have the same shape; the regressor is taken when its config
+        matches and trained afresh otherwise (e.g. a new tap or widths).
+        """
+        from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
+
+        try:
+            old = load_anchor(path, generator=self.generator, fingerprint=self.fingerprint)
+        except (AnchorFileError, AnchorMismatchError) as exc:
+            raise FitError(f"--init-from: {exc}") from None
+        if old.spec.to_dict() != self.spec.to_dict():
+            raise FitError(f"--init-from {path} anchors domain {old.spec.name!r}, not this {self.spec.name!r} spec; "
+                           "pass an anchor of the same domain")
+        if old.encoder.cfg.to_dict() != self.anchor.encoder.cfg.to_dict() or old.size != self.anchor.size:
+            raise FitError(f"--init-from {path}: its encoder ({old.encoder.cfg.trunk}, {old.encoder.cfg.latent_kind}, "
+                           f"side {old.size}) differs from this fit's; use the same --encoder, --latent-space and --size")
+        self.anchor.encoder.load_state_dict(old.encoder.state_dict())
+        if (self.anchor.regressor is not None and old.tap == self.anchor.tap
+                and old.regressor.cfg.to_dict() == self.anchor.regressor.cfg.to_dict()):
+            self.anchor.regressor.load_state_dict(old.regressor.state_dict())
 
     def _resume(self) -> int:
         ckpt_path = self.run_dir / CHECKPOINT
@@ -206,6 +253,8 @@ class _Fit:
             if isinstance(old.get("weights"), dict):  # a run from before a loss term existed: it had weight 0
                 old["weights"] = LossWeights(**old["weights"]).to_dict()
             old.setdefault("feature_tap", DEFAULT_TAP)  # a run from before taps were chosen read the default
+            old.setdefault("class_balance", 0.0)  # runs from before these options had them off
+            old.setdefault("init_from", None)
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
@@ -255,6 +304,7 @@ class _Fit:
                    desc=f"fit {self.spec.name}", dynamic_ncols=True)
         model.train()
         center = self.anchor.latent_center(self.generator)
+        cycle_scale = self._latent_variance() if self.weights.cycle > 0 else None
         # Line-buffered, so the file can be watched during a run.
         stats_file = open(self.run_dir / STATS, "a", buffering=1) if acc.is_main_process else None
         try:
@@ -262,9 +312,13 @@ class _Fit:
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
-                    codes, rgb, raw = model(x, self.generator)
-                    losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size)),
+                    cycle_input, cycle_target = self._cycle_pair(step) if cycle_scale is not None else (None, None)
+                    codes, rgb, raw, cycle_latents = model(x, self.generator, cycle_input)
+                    losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size),
+                                                         self.class_weights),
                               "latent": latent_loss(codes, center)}
+                    if cycle_latents is not None:
+                        losses["cycle"] = latent_cycle_loss(cycle_latents, cycle_target, cycle_scale)
                     if self.weights.prior > 0:
                         losses["prior"] = prior_matching_loss(project_to_shell(codes[:, 0]))
                     if self.disc is not None:
@@ -301,6 +355,37 @@ class _Fit:
             save_anchor(self.anchor, self.out, store_dtype=self.cfg.store_dtype)
         acc.wait_for_everyone()
         return self.out
+
+    @torch.no_grad()
+    def _latent_variance(self) -> torch.Tensor:
+        """G's per-entry latent variance over sampled z: the cycle term's scale."""
+        gen = self.generator
+        w = torch.cat([gen.map(gen.sample_z(list(range(lo, lo + 256)), seed=self.cfg.seed + CYCLE_SEED_OFFSET + 1))
+                       for lo in range(0, N_SCALE_LATENTS, 256)])
+        return w.float().var(0)
+
+    @torch.no_grad()
+    def _cycle_pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents drawn as `synthgen sample` draws them, and R's hard decoded output there.
+
+        The sampled-latent cycle: E must re-find z's latents from what R reads off G(z), as
+        a domain file. The input is decoded hard (argmax class ids, peak points, clamped
+        pixels) and detached, so R cannot hide the latent in soft values; E learns to invert
+        exactly the outputs `sample` writes, on latents spread like the prior. Row k of a
+        step is a pure function of (seed, step, rank, k), so a resumed run sees the same.
+        """
+        gen, anchor, b = self.generator, self.anchor, self.cfg.batch_size
+        lo = (step * self.acc.num_processes + self.acc.process_index) * b
+        target = gen.map(gen.sample_z(list(range(lo, lo + b)), seed=self.cfg.seed + CYCLE_SEED_OFFSET))
+        raw = anchor.regress(gen.synthesize(target, taps=(anchor.tap,))).float()
+        spec = self.spec
+        if spec.kind == "mask":
+            x = torch.nn.functional.one_hot(raw.argmax(1), spec.num_classes).permute(0, 3, 1, 2).float()
+        elif spec.kind == "keypoints":
+            x = gaussian_heatmaps(heatmap_peaks(raw), self.size, spec.heatmap_sigma)
+        else:
+            x = raw.clamp(-1, 1)
+        return x, target
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():
@@ -340,6 +425,15 @@ class _Fit:
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
                 "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "lr", "batch_size", "seed",
                                                            "real_rgb", "world_size")}}
+
+
+def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
+    """Pixel count per class over (up to `limit` of) the domain's mask files."""
+    counts = torch.zeros(data.spec.num_classes, dtype=torch.float64)
+    step = max(1, len(data) // limit)
+    for i in range(0, len(data), step):
+        counts += torch.bincount(data[i].long().reshape(-1), minlength=data.spec.num_classes).double()
+    return counts
 
 
 def _read_stats(path: Path) -> list[dict]:

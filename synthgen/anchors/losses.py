@@ -15,6 +15,7 @@ class LossWeights:
     latent: float  # lambda_latent: keeps E(x) near w_avg, inside G's well-behaved region (eq. 5)
     adv: float  # lambda_adv: realism of the generated photo, needs real photos (eq. 6)
     prior: float = 0.0  # lambda_prior: batch moments of E's z match N(0, I) (z latent space only)
+    cycle: float = 0.0  # lambda_cycle: E re-finds sampled latents from R's own decoded output (latent_cycle_loss)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,11 +35,43 @@ def default_weights(spec: DomainSpec) -> LossWeights:
     return PRESETS["rgb" if spec.from_generator else spec.kind]
 
 
-def reconstruction_loss(spec: DomainSpec, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_rec (eq. 4): cross-entropy for masks, MSE for images and keypoint heatmaps."""
+def reconstruction_loss(spec: DomainSpec, raw: torch.Tensor, target: torch.Tensor,
+                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """L_rec (eq. 4): cross-entropy for masks, MSE for images and keypoint heatmaps.
+
+    class_weights (K,): per-class cross-entropy weights (masks only, `class_balance_weights`);
+    the loss is then the weighted mean over pixels, so its scale stays that of plain CE.
+    """
     if spec.kind == "mask":
-        return F.cross_entropy(raw.float(), target)  # raw (B, K, S, S) logits, target (B, S, S) ids
+        # raw (B, K, S, S) logits, target (B, S, S) ids
+        return F.cross_entropy(raw.float(), target, weight=None if class_weights is None else class_weights.float())
     return F.mse_loss(raw.float(), target)
+
+
+def class_balance_weights(counts: torch.Tensor, power: float, max_ratio: float = 50.0) -> torch.Tensor:
+    """Per-class weights freq^-power from the domain files' pixel counts (K,).
+
+    A thin part (a brow, a lip) covers well under 1% of a face mask: under plain
+    cross-entropy a regressor that never outputs it loses almost nothing, and the encoder
+    is never pushed to place it. Weighting by freq^-power (0: plain CE, 0.5: inverse square
+    root, 1: fully balanced) makes every part count. Weights are scaled so that the average
+    pixel of the data weighs 1, capped at max_ratio x the smallest, and a class absent from
+    the files gets the cap (it has no pixels, so it changes nothing but the scale).
+    """
+    freq = counts.double() / counts.sum().clamp_min(1)
+    w = torch.where(freq > 0, freq.clamp_min(1e-12) ** -power, torch.full_like(freq, float("inf")))
+    w = torch.minimum(w, w.min() * max_ratio)
+    w = w / (freq * w).sum()
+    return w.float()
+
+
+def latent_cycle_loss(predicted: torch.Tensor, target: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between E's latents and the sampled ones, over G's latent variance.
+
+    scale: the per-dimension variance of G's latents (num_ws, D) or (D,), so the weight means
+    the same for any generator.
+    """
+    return ((predicted.float() - target.float()).pow(2) / scale.clamp_min(1e-8)).mean()
 
 
 def latent_loss(latents: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,55 @@
+"""How well does a seg anchor label the generator's own samples? In memory, no dataset written.
+
+For latents drawn as `synthgen sample` draws them (seed, indices 0..n-1), compares the
+anchor's seg labels with the reference segmenter's prediction on the same photos (the
+judge). Used to choose fit settings on sampled latents (pick a seed other than the one
+reported), without reading any held-out split.
+
+    python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --n 300 --seed 123
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from synthgen.anchors.anchor import anchor_taps, load_anchor
+from synthgen.anchors.codecs import decode
+from synthgen.evaluation.segmenter import load_segmenter, predict
+from synthgen.generators import load_generator
+from synthgen.metrics import ConfusionMatrix
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--anchor", required=True, action="append", help="seg anchor file (repeat to compare several)")
+    ap.add_argument("--generator", default="domains/generator.safetensors")
+    ap.add_argument("--judge", default="domains/segmenter.safetensors")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=123)
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--per-class", action="store_true")
+    args = ap.parse_args()
+    G = load_generator(args.generator).freeze()
+    judge = load_segmenter(args.judge)
+    anchors = [load_anchor(p, generator=G) for p in args.anchor]
+    confusions = [ConfusionMatrix(len(a.spec.class_names), a.spec.class_names) for a in anchors]
+    with torch.no_grad():
+        for lo in range(0, args.n, args.batch_size):
+            idx = list(range(lo, min(lo + args.batch_size, args.n)))
+            syn = G.synthesize(G.sample_latents(idx, args.seed), taps=anchor_taps(anchors))
+            photos = ((syn.rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            truth = predict(judge, photos)
+            for a, c in zip(anchors, confusions):
+                c.update(decode(a.spec, a.regress(syn))["mask"], truth)
+    for path, c in zip(args.anchor, confusions):
+        r = c.report()
+        out = {"anchor": path, "miou": round(r["miou"], 4), "pixel_accuracy": round(r["pixel_accuracy"], 4)}
+        if args.per_class:
+            out["iou"] = {k: (None if v is None or v != v else round(v, 3)) for k, v in r["iou"].items()}
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The ceiling of any seg anchor of this generator, measured against the judge.
+
+A supervised probe of the anchor's own shape (its regressor widths, batch norm and feature
+tap) is trained WITH the reference segmenter's masks of G's own photos as targets, on the
+latents of the ToyFaces `segmenter` split, and scored against the same judge on held-out
+latents (`validation` by default). No anchor ever sees such pairs, so this is what a
+perfect anchoring could reach with a head of that shape: report every anchor's
+`synthgen eval consistency` mIoU as a fraction of it. A diagnostic: nothing is saved.
+
+    python scripts/probe_judge_ceiling.py --steps 3000             # the shipped seg anchor's shape
+    python scripts/probe_judge_ceiling.py --batch-norm --steps 3000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.regressor import Regressor, RegressorConfig
+from synthgen.evaluation.segmenter import load_segmenter, predict
+from synthgen.generators import load_generator
+from synthgen.metrics import ConfusionMatrix
+from synthgen.toyfaces.splits import split_z
+
+
+def photos_uint8(rgb: torch.Tensor):
+    return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--generator", default="domains/generator.safetensors")
+    ap.add_argument("--judge", default="domains/segmenter.safetensors")
+    ap.add_argument("--like", default="domains/seg.safetensors", help="anchor whose regressor shape and tap the probe takes")
+    ap.add_argument("--batch-norm", action="store_true", help="BatchNorm in the probe even if the anchor has none")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam, cosine-decayed to 1%% over the run")
+    ap.add_argument("--eval-split", default="validation")
+    ap.add_argument("--n-eval", type=int, default=500)
+    ap.add_argument("--eval-every", type=int, default=500, help="also score at these steps, to see convergence")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    G = load_generator(args.generator).freeze()
+    judge = load_segmenter(args.judge)
+    like = load_anchor(args.like, generator=G)
+    cfg = RegressorConfig.from_dict(like.regressor.cfg.to_dict())
+    cfg.batch_norm = cfg.batch_norm or args.batch_norm
+    probe = Regressor(cfg)
+    opt = torch.optim.Adam(probe.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
+    taps = (like.tap,)
+
+    def read(z):
+        with torch.no_grad():
+            syn = G.synthesize(G.map(torch.from_numpy(z)), taps=taps)
+            return (syn.taps[like.tap] if like.tap in syn.taps else syn.features), photos_uint8(syn.rgb)
+
+    def score() -> dict:
+        probe.eval()
+        confusion = ConfusionMatrix(len(like.spec.class_names), like.spec.class_names)
+        for lo in range(0, args.n_eval, 50):
+            feats, photos = read(split_z(args.eval_split, list(range(lo, min(lo + 50, args.n_eval)))))
+            with torch.no_grad():
+                confusion.update(probe(feats).argmax(1).numpy(), predict(judge, photos))
+        probe.train()
+        return confusion.report()
+
+    t0, history = time.time(), []
+    for step in range(args.steps):
+        feats, photos = read(split_z("segmenter", list(range(args.batch_size * step, args.batch_size * (step + 1)))))
+        target = torch.from_numpy(predict(judge, photos)).long()
+        loss = F.cross_entropy(probe(feats), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
+            history.append({"step": step + 1, "miou": round(score()["miou"], 4)})
+            print(json.dumps(history[-1]), flush=True)
+    report = score()
+    print(json.dumps({"tap": like.tap, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,
+                      "eval_split": args.eval_split, "n_eval": args.n_eval, "history": history,
+                      "miou": round(report["miou"], 4), "pixel_accuracy": round(report["pixel_accuracy"], 4),
+                      "iou": {k: None if v is None else round(v, 3) for k, v in report["iou"].items()},
+                      "seconds": round(time.time() - t0)}))
+
+
+if __name__ == "__main__":
+    main()

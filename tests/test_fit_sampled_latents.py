@@ -1,0 +1,121 @@
+"""The fit terms that reach where `synthgen sample` reads: the sampled-latent cycle, class
+balance, and starting from an earlier anchor."""
+import json
+
+import pytest
+import torch
+
+from _anchor_data import write_images, write_keypoint_spec, write_keypoints, write_masks
+from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.fit import FitError, fit
+from synthgen.anchors.losses import class_balance_weights, latent_cycle_loss, reconstruction_loss
+from synthgen.anchors.spec import load_domain_spec
+from synthgen.generators.presets import build_generator
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.set_num_threads(1)
+    return build_generator("tiny", seed=0)
+
+
+def _stats(run_dir):
+    return [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+
+
+def test_class_balance_weights_follow_the_frequencies():
+    counts = torch.tensor([900.0, 90.0, 10.0, 0.0])
+    w = class_balance_weights(counts, 0.5)
+    freq = counts / counts.sum()
+    assert torch.isclose((freq * w).sum(), torch.tensor(1.0))  # the average pixel weighs 1
+    assert w[0] < w[1] < w[2]  # rarer classes weigh more
+    assert torch.isclose(w[1] / w[0], torch.tensor(10 ** 0.5), rtol=1e-4)  # freq^-0.5
+    assert torch.isclose(w[3], 50 * w[0])  # an absent class takes the cap: 50 x the smallest weight
+    assert torch.allclose(class_balance_weights(counts, 0.0)[:3], torch.ones(3))  # power 0 = plain CE
+    capped = class_balance_weights(torch.tensor([1e6, 1.0]), 1.0, max_ratio=50)
+    assert torch.isclose(capped[1] / capped[0], torch.tensor(50.0))
+
+
+def test_weighted_reconstruction_loss_is_cross_entropy_with_weights():
+    spec = load_domain_spec("seg")
+    raw, target = torch.randn(2, 19, 4, 4), torch.randint(0, 19, (2, 4, 4))
+    w = torch.rand(19) + 0.5
+    expected = torch.nn.functional.cross_entropy(raw, target, weight=w)
+    assert torch.isclose(reconstruction_loss(spec, raw, target, w), expected)
+    assert torch.isclose(reconstruction_loss(spec, raw, target), torch.nn.functional.cross_entropy(raw, target))
+
+
+def test_latent_cycle_loss_is_scaled_by_the_latent_variance():
+    target = torch.randn(8, 3, 5)
+    assert latent_cycle_loss(target, target, torch.ones(3, 5)) == 0
+    scale = torch.full((3, 5), 4.0)
+    assert torch.isclose(latent_cycle_loss(target + 2, target, scale), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("kind", ["mask", "image", "keypoints", "rgb"])
+def test_cycle_term_is_logged_and_trains_the_encoder(tmp_path, gen, kind):
+    domain, data = {
+        "mask": lambda: ("seg", write_masks(tmp_path / "d")),
+        "image": lambda: ("sketch", write_images(tmp_path / "d")),
+        "keypoints": lambda: (str(write_keypoint_spec(tmp_path / "dots.json")), write_keypoints(tmp_path / "d")),
+        "rgb": lambda: ("rgb", write_images(tmp_path / "d", channels=3)),
+    }[kind]()
+    start = fit(domain, data, gen, tmp_path / "start.safetensors", run_dir=tmp_path / "r0", steps=1, lr=0.0,
+                progress=False, preview_every=0)
+    out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=25, batch_size=4, lr=1e-3,
+              lambda_cycle=1.0, lambda_rec=0.0, lambda_latent=0.0, init_from=str(start), progress=False,
+              preview_every=0)
+    rows = _stats(tmp_path / "r")
+    assert all("cycle" in r for r in rows)
+    first, last = sum(r["cycle"] for r in rows[:5]) / 5, sum(r["cycle"] for r in rows[-5:]) / 5
+    assert last < first  # E learns to re-find the sampled latents
+    a, b = load_anchor(start).state_dict(), load_anchor(out).state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("encoder."))
+    # R's output enters the cycle decoded and detached: the cycle alone never moves R.
+    # (BatchNorm's running statistics do follow the sampled latents it sees.)
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("regressor.") and "running" not in k
+               and "num_batches_tracked" not in k)
+
+
+def test_cycle_run_resumes_exactly(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, lambda_cycle=0.5, class_balance=0.5)
+    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
+    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
+    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
+    a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(FitError, match="different class_balance"):
+        fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8,
+            **{**opts, "class_balance": 1.0})
+
+
+def test_class_balance_only_for_masks(tmp_path, gen):
+    with pytest.raises(FitError, match="class-balance"):
+        fit("sketch", write_images(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+            steps=1, class_balance=0.5, progress=False)
+
+
+def test_init_from_starts_from_the_anchors_weights(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    first = fit("seg", data, gen, tmp_path / "first.safetensors", run_dir=tmp_path / "r1", steps=5, batch_size=2,
+                lr=1e-3, progress=False, preview_every=0)
+    # lr 0: the continued run's weights must be exactly the ones it started from.
+    again = fit("seg", data, gen, tmp_path / "again.safetensors", run_dir=tmp_path / "r2", steps=1, batch_size=2,
+                lr=0.0, init_from=str(first), seed=5, progress=False, preview_every=0)
+    a, b = load_anchor(first).state_dict(), load_anchor(again).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "num_batches_tracked" not in k and "running" not in k)
+    # A different regressor shape: the encoder is taken, the regressor starts fresh.
+    other = fit("seg", data, gen, tmp_path / "other.safetensors", run_dir=tmp_path / "r3", steps=1, batch_size=2,
+                lr=0.0, init_from=str(first), regressor_widths=(16,), progress=False, preview_every=0)
+    c = load_anchor(other).state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a if k.startswith("encoder.") and "running" not in k
+               and "num_batches_tracked" not in k)
+
+
+def test_init_from_refuses_another_domain(tmp_path, gen):
+    sketch = fit("sketch", write_images(tmp_path / "s"), gen, tmp_path / "sketch.safetensors", run_dir=tmp_path / "r1",
+                 steps=1, progress=False, preview_every=0)
+    with pytest.raises(FitError, match="anchors domain 'sketch'"):
+        fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r2", steps=1,
+            init_from=str(sketch), progress=False)
