@@ -5,7 +5,7 @@
 #
 #   FIT_STEPS=3000 bash scripts/build_default_world.sh [stage ...]
 #
-# Stages: data generator anchors segmenter (default: all, in that order). The generator
+# Stages: data generator anchors refine segmenter (default: all, in that order). The generator
 # stage is the shipped recipe and wants a CUDA GPU (about 16 minutes on one H100; see
 # docs/builtin.md); the other stages run on CPU as well.
 set -euo pipefail
@@ -25,9 +25,15 @@ RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
 # Domains whose regressor reads the multi-resolution "pyramid" tap (docs/anchors.md, "Feature
 # tap"): the parts' layout lives in G's 16-32 px features. sketch still reads the default tap.
 PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
+# Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
+# sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in two
+# continued runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made).
+REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
+REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
+REFINE_STEPS=${REFINE_STEPS:-600 1500}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
-stages=${*:-data generator anchors segmenter}
+stages=${*:-data generator anchors refine segmenter}
 mkdir -p "$RUNS"
 
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
@@ -37,6 +43,10 @@ seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
 anchoring_of() {
   if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; return; fi
   case " $PYRAMID_DOMAINS " in *" $1 "*) echo "$FIT_ANCHORING --feature-tap pyramid";; *) echo "$FIT_ANCHORING";; esac
+}
+
+first_fit_of() {  # where the anchors stage writes a domain: a refined domain's first fit stays in $RUNS
+  case " $REFINE_DOMAINS " in *" $1 "*) echo "$RUNS/$1-first.safetensors";; *) echo "domains/$1.safetensors";; esac
 }
 
 for stage in $stages; do
@@ -59,14 +69,29 @@ for stage in $stages; do
   anchors)  # independent of each other: run side by side
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
-        --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
+        --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
         --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+    done
+    wait
+    ;;
+  refine)  # continue each refined domain's first fit with the sampled-latent terms
+    for d in $REFINE_DOMAINS; do
+      (
+        from=$(first_fit_of $d); k=0; set -- $REFINE_STEPS
+        for steps in "$@"; do
+          k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; [ "$k" = "$#" ] && out=domains/$d.safetensors
+          $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
+            --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
+            $REFINE_ANCHORING --init-from "$from" --no-progress >> "$RUNS/refine-$d.log" 2>&1
+          from=$out
+        done
+      ) &
     done
     wait
     ;;
   segmenter)
     $SG eval train-segmenter --data "$DATA/segmenter" --out domains/segmenter.safetensors --steps 3000 --val "$DATA/test"
     ;;
-  *) echo "unknown stage $stage (data generator anchors segmenter)" >&2; exit 2;;
+  *) echo "unknown stage $stage (data generator anchors refine segmenter)" >&2; exit 2;;
   esac
 done

@@ -6,11 +6,13 @@ judge). Used to choose fit settings on sampled latents (pick a seed other than t
 reported), without reading any held-out split.
 
     python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --n 300 --seed 123
+    python scripts/judge_anchor_labels.py --anchor old.safetensors --anchor new.safetensors --picture side_by_side.png
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
@@ -21,19 +23,40 @@ from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
 
 
+def load_run(run_dir: str, like: str, G):
+    """The latest checkpoint of a `synthgen fit` run folder, in the shape of anchor `like`."""
+    anchor = load_anchor(like, generator=G)
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)["anchor"]
+    anchor.load_state_dict(state)
+    return anchor.eval()
+
+
+def _picture(path, photos, labels, judged, palette) -> None:
+    import numpy as np
+    from PIL import Image
+
+    pal = np.asarray(palette, dtype=np.uint8)
+    cols = [photos] + [pal[m] for m in labels] + [pal[judged]]
+    grid = np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--anchor", required=True, action="append", help="seg anchor file (repeat to compare several)")
+    ap.add_argument("--anchor", required=True, action="append",
+                    help="seg anchor file, or a fit run folder (its latest checkpoint; needs --like) (repeatable)")
+    ap.add_argument("--like", default="domains/seg.safetensors", help="an anchor of the run folders' shape")
     ap.add_argument("--generator", default="domains/generator.safetensors")
     ap.add_argument("--judge", default="domains/segmenter.safetensors")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--per-class", action="store_true")
+    ap.add_argument("--picture", default=None, help="PNG: rows of sampled photo | each anchor's label | judge, first 8 samples")
     args = ap.parse_args()
     G = load_generator(args.generator).freeze()
     judge = load_segmenter(args.judge)
-    anchors = [load_anchor(p, generator=G) for p in args.anchor]
+    anchors = [load_run(p, args.like, G) if Path(p).is_dir() else load_anchor(p, generator=G) for p in args.anchor]
     confusions = [ConfusionMatrix(len(a.spec.class_names), a.spec.class_names) for a in anchors]
     with torch.no_grad():
         for lo in range(0, args.n, args.batch_size):
@@ -41,6 +64,9 @@ def main() -> None:
             syn = G.synthesize(G.sample_latents(idx, args.seed), taps=anchor_taps(anchors))
             photos = ((syn.rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
             truth = predict(judge, photos)
+            if args.picture and lo == 0:
+                _picture(args.picture, photos[:8], [decode(a.spec, a.regress(syn))["mask"][:8] for a in anchors], truth[:8],
+                         anchors[0].spec.palette)
             for a, c in zip(anchors, confusions):
                 c.update(decode(a.spec, a.regress(syn))["mask"], truth)
     for path, c in zip(args.anchor, confusions):

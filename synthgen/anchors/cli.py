@@ -40,6 +40,9 @@ def _user_errors():
 @click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
 @click.option("--lambda-cycle", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z).")
+@click.option("--cycle-trains-regressor/--cycle-trains-encoder-only", default=False, show_default=True,
+              help="Let the cycle's gradient reach the regressor (straight through its hard decoded output), so R is "
+                   "trained on the latents sample reads; default: the cycle trains the encoder only.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -31,14 +32,14 @@ from synthgen.anchors.losses import (
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.devices import resolve_device
-from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator
+from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 
 CHECKPOINT = "checkpoint.pt"
 STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
                "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame",
-               "class_balance", "init_from")
+               "class_balance", "init_from", "cycle_trains_regressor")
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
 # Sampled latents that measure G's latent variance (the cycle term's scale).
@@ -59,6 +60,7 @@ class FitConfig:
     lambda_adv: float | None = None  # > 0 needs real_rgb
     lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
     lambda_cycle: float = 0.0  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
+    cycle_trains_regressor: bool = False  # the cycle's gradient reaches R too (straight through the hard decoding)
     class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
@@ -109,20 +111,44 @@ def _discriminator(resolution: int) -> nn.Module:
 
 
 class AnchorStep(nn.Module):
-    """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output)."""
+    """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output), and with
+    a sampled synthesis the cycle G(z) -> R -> decode -> E -> latents."""
 
-    def __init__(self, anchor: Anchor):
+    def __init__(self, anchor: Anchor, cycle_trains_regressor: bool = False):
         super().__init__()
         self.anchor = anchor
+        self.cycle_trains_regressor = cycle_trains_regressor
 
-    def forward(self, x: torch.Tensor, generator: FrozenGenerator, cycle_input: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator, cycle_synthesis: Synthesis | None = None):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
         latents = self.anchor.to_latents(codes, generator)
         synthesis = generator.synthesize(latents, taps=(self.anchor.tap,))  # gradients flow through G into E
         cycle = None
-        if cycle_input is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
+        if cycle_synthesis is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
+            raw = self.anchor.regress(cycle_synthesis)
+            cycle_input = hard_decoded_input(self.anchor.spec, raw, self.anchor.size, self.cycle_trains_regressor)
             cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
         return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle
+
+
+def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_through: bool) -> torch.Tensor:
+    """R's raw output -> the encoder input of its decoded form (what `sample` would write).
+
+    Decoded hard (argmax class ids, peak points, clamped pixels), so the encoder reads what a
+    domain file holds and R cannot pass the latent on in soft values. straight_through: the
+    forward value stays hard while the gradient reaches R as if through the soft output
+    (softmax for masks, the heatmaps themselves for keypoints); otherwise R is detached.
+    """
+    raw = raw.float()
+    if spec.kind == "mask":
+        hard = F.one_hot(raw.argmax(1), spec.num_classes).permute(0, 3, 1, 2).float()
+        soft = raw.softmax(1)
+    elif spec.kind == "keypoints":
+        hard = gaussian_heatmaps(heatmap_peaks(raw.detach()), size, spec.heatmap_sigma)
+        soft = raw
+    else:
+        return raw.clamp(-1, 1) if straight_through else raw.detach().clamp(-1, 1)
+    return hard + (soft - soft.detach()) if straight_through else hard
 
 
 def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
@@ -197,6 +223,7 @@ class _Fit:
             "feature_tap": cfg.feature_tap, "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "class_balance": cfg.class_balance,
+            "cycle_trains_regressor": cfg.cycle_trains_regressor,
             "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
             "world_size": self.acc.num_processes, "synthgen_version": __version__,
         }
@@ -255,6 +282,7 @@ class _Fit:
             old.setdefault("feature_tap", DEFAULT_TAP)  # a run from before taps were chosen read the default
             old.setdefault("class_balance", 0.0)  # runs from before these options had them off
             old.setdefault("init_from", None)
+            old.setdefault("cycle_trains_regressor", False)
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
@@ -294,7 +322,7 @@ class _Fit:
             _truncate_stats(self.run_dir / STATS, start)
             if self.data.skipped:
                 acc.print(self.data.skipped_report())
-        model = AnchorStep(self.anchor)
+        model = AnchorStep(self.anchor, cfg.cycle_trains_regressor)
         model, self.opt = acc.prepare(model, self.opt)
         if self.disc is not None:
             self.disc, self.opt_d = acc.prepare(self.disc, self.opt_d)
@@ -312,8 +340,8 @@ class _Fit:
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
-                    cycle_input, cycle_target = self._cycle_pair(step) if cycle_scale is not None else (None, None)
-                    codes, rgb, raw, cycle_latents = model(x, self.generator, cycle_input)
+                    cycle_syn, cycle_target = self._cycle_pair(step) if cycle_scale is not None else (None, None)
+                    codes, rgb, raw, cycle_latents = model(x, self.generator, cycle_syn)
                     losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size),
                                                          self.class_weights),
                               "latent": latent_loss(codes, center)}
@@ -365,27 +393,19 @@ class _Fit:
         return w.float().var(0)
 
     @torch.no_grad()
-    def _cycle_pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents drawn as `synthgen sample` draws them, and R's hard decoded output there.
+    def _cycle_pair(self, step: int) -> tuple[Synthesis, torch.Tensor]:
+        """G's pass at latents drawn as `synthgen sample` draws them, and those latents.
 
-        The sampled-latent cycle: E must re-find z's latents from what R reads off G(z), as
-        a domain file. The input is decoded hard (argmax class ids, peak points, clamped
-        pixels) and detached, so R cannot hide the latent in soft values; E learns to invert
-        exactly the outputs `sample` writes, on latents spread like the prior. Row k of a
-        step is a pure function of (seed, step, rank, k), so a resumed run sees the same.
+        The sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z),
+        as if it were a domain file (AnchorStep, hard_decoded_input). It trains E to invert
+        exactly what `sample` writes, on latents spread like the prior, and (with
+        cycle_trains_regressor) R where `sample` reads it. Row k of a step is a pure function
+        of (seed, step, rank, k), so a resumed run sees the same latents.
         """
-        gen, anchor, b = self.generator, self.anchor, self.cfg.batch_size
+        gen, b = self.generator, self.cfg.batch_size
         lo = (step * self.acc.num_processes + self.acc.process_index) * b
         target = gen.map(gen.sample_z(list(range(lo, lo + b)), seed=self.cfg.seed + CYCLE_SEED_OFFSET))
-        raw = anchor.regress(gen.synthesize(target, taps=(anchor.tap,))).float()
-        spec = self.spec
-        if spec.kind == "mask":
-            x = torch.nn.functional.one_hot(raw.argmax(1), spec.num_classes).permute(0, 3, 1, 2).float()
-        elif spec.kind == "keypoints":
-            x = gaussian_heatmaps(heatmap_peaks(raw), self.size, spec.heatmap_sigma)
-        else:
-            x = raw.clamp(-1, 1)
-        return x, target
+        return gen.synthesize(target, taps=(self.anchor.tap,)), target
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():
