@@ -9,12 +9,12 @@ import click
 
 from synthgen.devices import DEVICES as DEVICE_NAMES
 from synthgen.evaluation.errors import (
-    FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
+    ConsistencyError, FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
 )
 
 # Errors a user can cause: shown as one line, never as a traceback.
 USER_ERRORS = (PairsError, SegmenterFileError, FeatureSpaceError, TranslationEvalError, LabelAccuracyError,
-               ValueError, FileNotFoundError)
+               ConsistencyError, ValueError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -192,3 +192,28 @@ def labels_command(dataset, n, out):
     if out is not None:
         out.write_text(text + "\n")
     click.echo(text)
+
+
+@eval_group.command("consistency")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reference segmenter that parses the photos (default: the shipped domains/segmenter.safetensors).")
+@click.option("--n", type=click.IntRange(1), default=None, help="Check only the first N samples (default: all).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as JSON here (default: none).")
+def consistency_command(dataset, judge, n, out):
+    """Agreement of a dataset's seg labels with an independent judge parsing the same photos.
+
+    DATASET is a `synthgen sample` folder with the rgb and seg domains. The judge's mask of
+    each photo is the truth: mIoU, pixel accuracy, per-class IoU, and how often the judge
+    sees each class.
+    """
+    from synthgen.evaluation.consistency import format_consistency, label_consistency
+    from synthgen.evaluation.report import write_json
+
+    with user_errors():
+        report = label_consistency(dataset, judge_path=judge, n=n)
+    click.echo(format_consistency(report))
+    if out is not None:
+        write_json(report, out)
+        click.echo(f"wrote {out}")
