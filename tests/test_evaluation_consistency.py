@@ -191,3 +191,20 @@ def test_cli_default_judge_is_the_shipped_segmenter(tmp_path):
     report = json.loads(out.read_text())
     assert report["judge"] == str(default_judge()) and default_judge().name == "segmenter.safetensors"
     assert 0.0 <= report["miou"] < 1.0
+
+
+def test_a_sampled_jpeg_dataset_end_to_end(tmp_path, judge):
+    """`synthgen sample --image-format jpeg` output, read as its card says."""
+    from tests.sample_world import make_world, sample_args
+
+    generator, anchors = make_world(tmp_path / "world", size=SIZE)
+    out = tmp_path / "sampled"
+    result = CliRunner().invoke(main, sample_args(generator, anchors, out, "--image-format", "jpeg",
+                                                  domains="rgb,seg", n=4))
+    assert result.exit_code == 0, result.output
+    report = label_consistency(out, judge[0])
+    assert report["samples"] == 4 and report["photo_field"] == "rgb.jpg"
+    pairs = read_pairs(out)
+    assert report["pixels"] == pairs.masks.size and pairs.images.shape[-1] == 3
+    truth = predict(judge[1], pairs.images)
+    assert report["pixel_accuracy"] == pytest.approx((truth == pairs.masks).mean())
