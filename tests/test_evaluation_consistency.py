@@ -106,6 +106,10 @@ def test_presence_counts_photos_where_the_judge_sees_a_class(tmp_path, judge):
     present = {p["class"] for p in report["present_classes"]}
     assert present == {name for c, name in enumerate(CLASS_NAMES) if (verdict[:4] == c).any()}
     assert all(p["iou"] == 1.0 for p in report["present_classes"])
+    strict = label_consistency(root, judge[0], n=4, min_pixels=20)
+    for c, name in enumerate(CLASS_NAMES):
+        expected = np.mean([(v == c).sum() >= 20 for v in verdict[:4]])
+        assert strict["presence"][name] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("image_format,field", [("webp", "rgb.webp"), ("jpeg", "rgb.jpg")])

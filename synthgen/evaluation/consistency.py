@@ -8,7 +8,7 @@ the renderer's truth of z), it does not count the generator's infidelity to its 
 against the anchor: a photo whose hair G drew short is judged with short hair.
 
 The judge's mask is the truth of the confusion matrix; "presence" is the fraction of
-sampled photos in which the judge sees a class (at least one pixel).
+sampled photos in which the judge sees a class (at least `min_pixels` pixels, default 1).
 """
 from __future__ import annotations
 
@@ -61,9 +61,11 @@ def label_consistency(
     chunk: int = 256,
     device: str = "cpu",
     presence_threshold: float = PRESENCE_THRESHOLD,
+    min_pixels: int = 1,
 ) -> dict:
     """mIoU, pixel accuracy and per-class IoU of the first `n` samples' seg labels against
-    the judge's parsing of their photos; per-class presence; the classes present in at
+    the judge's parsing of their photos; per-class presence (a class is seen in a photo
+    where the judge gives it at least `min_pixels` pixels); the classes present in at
     least `presence_threshold` of the photos with their IoU (and the mean of those IoUs)."""
     from synthgen.evaluation.errors import SegmenterFileError
     from synthgen.evaluation.segmenter import load_segmenter, predict
@@ -114,7 +116,7 @@ def label_consistency(
         confusion.update(masks, verdict)  # the dataset's labels predict, the judge is the truth
         flat = verdict.reshape(len(verdict), -1)
         for c in range(k):
-            seen[c] += int((flat == c).any(axis=1).sum())
+            seen[c] += int(((flat == c).sum(axis=1) >= min_pixels).sum())
         count += len(images)
 
     photos, labels = [], []
@@ -151,6 +153,7 @@ def label_consistency(
         **report,
         "presence": presence,
         "presence_threshold": presence_threshold,
+        "presence_min_pixels": min_pixels,
         "present_classes": present,
         "miou_present": float(np.mean(present_ious)) if present_ious else float("nan"),
     }
