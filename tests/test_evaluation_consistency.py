@@ -17,7 +17,7 @@ from synthgen.evaluation.pairs import decode_photo, read_pairs, read_photos
 from synthgen.evaluation.segmenter import SegmenterConfig, predict, save_segmenter
 from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
 from synthgen.sample.card import spec_summary
-from synthgen.sample.encode import EncodeOptions, domain_fields, encode_image, encode_mask
+from synthgen.sample.encode import EncodeOptions, domain_fields, encode_image, encode_mask, encode_npy
 from tests.test_evaluation_data import fake_faces
 
 SIZE = 32
@@ -32,7 +32,7 @@ def judge(tmp_path_factory):
     return path, model
 
 
-def write_dataset(root, photos, masks, image_format="png", domains=("rgb", "seg")):
+def write_dataset(root, photos, masks, image_format="png", domains=("rgb", "seg"), points=None):
     """The folder `synthgen sample` writes: card with domain specs, one shard, its stats marker;
     fields encoded by the sampler's own encoders."""
     (root / "shards").mkdir(parents=True)
@@ -50,6 +50,8 @@ def write_dataset(root, photos, masks, image_format="png", domains=("rgb", "seg"
                 fields[domain_fields(specs["rgb"], image_format)[0]] = encode_image(photo, opts)
             if "seg" in specs:
                 fields["seg.png"] = encode_mask(mask, specs["seg"].palette, 1)
+            if "landmark" in specs:
+                fields["landmark.npy"] = encode_npy(points[i])
             fields["json"] = b"{}"
             for name, data in fields.items():
                 info = tarfile.TarInfo(f"{i:09d}.{name}")

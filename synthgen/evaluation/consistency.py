@@ -35,7 +35,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _dataset_specs(dataset_dir: Path) -> dict:
+def _dataset_specs(dataset_dir: Path, needed: tuple[str, ...] = ("rgb", "seg")) -> dict:
     card_path = dataset_dir / "dataset.json"
     if not card_path.is_file():
         raise ConsistencyError(f"{dataset_dir} has no dataset.json: pass a folder written by `synthgen sample`")
@@ -45,11 +45,11 @@ def _dataset_specs(dataset_dir: Path) -> dict:
         specs = json.loads(card_path.read_text())["config"]["domain_specs"]
     except (ValueError, KeyError, TypeError):
         raise ConsistencyError(f"{card_path} records no domain specs: pass a folder written by `synthgen sample`") from None
-    missing = [d for d in ("rgb", "seg") if d not in specs]
+    missing = [d for d in needed if d not in specs]
     if missing:
         raise ConsistencyError(
             f"{dataset_dir} has no {' and no '.join(missing)} domain (it has {', '.join(specs)}): "
-            "label consistency needs a dataset sampled with --domains rgb,seg"
+            f"label consistency needs a dataset sampled with --domains {','.join(needed)}"
         )
     return specs
 
@@ -170,3 +170,81 @@ def format_consistency(report: dict) -> str:
              ["pixel accuracy", None, report["pixel_accuracy"]]]
     threshold = f"presence >= {report['presence_threshold']:.0%}"
     return f"{header}\n{format_table(['class (' + threshold + ')', 'presence', 'IoU'], rows)}"
+
+
+def _iter_photo_points(tars, photo_fields, points_field):
+    import io
+    import tarfile
+
+    from synthgen.evaluation.pairs import decode_photo
+
+    for tar_path in tars:
+        pending: dict[str, dict[str, bytes]] = {}
+        with tarfile.open(tar_path) as tar:
+            for member in tar:
+                if not member.isfile() or "." not in member.name:
+                    continue
+                key, fieldname = member.name.split(".", 1)
+                if fieldname in photo_fields:
+                    fieldname = "photo"
+                elif fieldname != points_field:
+                    continue
+                sample = pending.setdefault(key, {})
+                sample[fieldname] = tar.extractfile(member).read()
+                if len(sample) == 2:
+                    del pending[key]
+                    points = np.load(io.BytesIO(sample[points_field]), allow_pickle=False).astype(np.float32)
+                    yield decode_photo(sample["photo"]), points
+
+
+def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: int | None = None,
+                         chunk: int = 256, device: str = "cpu") -> dict:
+    """NME (300-W inter-ocular) of the first `n` samples' landmark.npy against the reference
+    landmark detector's points on their photos (the detector's points are the truth)."""
+    from synthgen.evaluation.errors import SegmenterFileError
+    from synthgen.evaluation.landmark_detector import load_detector, predict_landmarks
+    from synthgen.metrics import point_errors_inter_ocular
+
+    dataset_dir, detector_path = Path(dataset_dir), Path(detector_path)
+    specs = _dataset_specs(dataset_dir, ("rgb", "landmark"))
+    if not detector_path.is_file():
+        raise ConsistencyError(f"landmark judge file {detector_path} not found: pass a detector written by "
+                               "`synthgen eval train-landmark-detector`")
+    try:
+        detector = load_detector(detector_path, device=device)
+    except SegmenterFileError as exc:
+        raise ConsistencyError(str(exc)) from None
+    k = detector.config.num_classes
+    if int(specs["landmark"].get("num_points", -1)) != k:
+        raise ConsistencyError(f"landmark judge {detector_path} predicts {k} points, the dataset's landmark domain "
+                               f"has {specs['landmark'].get('num_points')}: pass a detector of the same points")
+    photo_fields = (specs["rgb"]["fields"][0],)
+    points_field = next(f for f in specs["landmark"]["fields"] if f.endswith(".npy"))
+    errors, photos, labels = [], [], []
+
+    def score():
+        truth = predict_landmarks(detector, np.stack(photos))
+        try:
+            errors.append(point_errors_inter_ocular(np.stack(labels), truth))
+        except ValueError as exc:
+            raise ConsistencyError(f"{dataset_dir}: {exc}") from None
+
+    count = 0
+    for photo, points in _iter_photo_points(shard_paths(dataset_dir), photo_fields, points_field):
+        photos.append(photo)
+        labels.append(points)
+        count += 1
+        if len(photos) == chunk or (n and count >= n):
+            score()
+            photos, labels = [], []
+        if n and count >= n:
+            break
+    if photos:
+        score()
+    if count == 0 or (n and count < n):
+        raise ConsistencyError(f"{dataset_dir} holds {count} samples with {photo_fields[0]} and {points_field}"
+                               + (f", {n} were asked for: lower --n" if n else ""))
+    per_point = np.concatenate(errors)
+    return {"samples": count, "landmark_judge": str(detector_path), "landmark_judge_sha256": _sha256(detector_path),
+            "nme_inter_ocular": float(per_point.mean(1).mean()),
+            "fraction_within_0.08": float((per_point < 0.08).mean()), "truth": "landmark judge"}
