@@ -13,6 +13,7 @@ sampled photos in which the judge sees a class (at least `min_pixels` pixels, de
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,6 @@ def _dataset_specs(dataset_dir: Path, needed: tuple[str, ...] = ("rgb", "seg")) 
     card_path = dataset_dir / "dataset.json"
     if not card_path.is_file():
         raise ConsistencyError(f"{dataset_dir} has no dataset.json: pass a folder written by `synthgen sample`")
-    import json
-
     try:
         specs = json.loads(card_path.read_text())["config"]["domain_specs"]
     except (ValueError, KeyError, TypeError):
@@ -173,6 +172,7 @@ def format_consistency(report: dict) -> str:
 
 
 def _iter_photo_points(tars, photo_fields, points_field):
+    """(photo (H, W, 3) uint8, points (K, 2) float32) of every sample holding both fields."""
     import io
     import tarfile
 
