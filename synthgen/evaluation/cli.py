@@ -9,12 +9,12 @@ import click
 
 from synthgen.devices import DEVICES as DEVICE_NAMES
 from synthgen.evaluation.errors import (
-    FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
+    ConsistencyError, FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
 )
 
 # Errors a user can cause: shown as one line, never as a traceback.
 USER_ERRORS = (PairsError, SegmenterFileError, FeatureSpaceError, TranslationEvalError, LabelAccuracyError,
-               ValueError, FileNotFoundError)
+               ConsistencyError, ValueError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -192,3 +192,59 @@ def labels_command(dataset, n, out):
     if out is not None:
         out.write_text(text + "\n")
     click.echo(text)
+
+
+@eval_group.command("consistency")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reference segmenter that parses the photos (default: the shipped domains/segmenter.safetensors).")
+@click.option("--landmark-judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reference landmark detector: also score the dataset's landmark.npy by NME (default: none).")
+@click.option("--n", type=click.IntRange(1), default=None, help="Check only the first N samples (default: all).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as JSON here (default: none).")
+def consistency_command(dataset, judge, landmark_judge, n, out):
+    """Agreement of a dataset's seg labels with an independent judge parsing the same photos.
+
+    DATASET is a `synthgen sample` folder with the rgb and seg domains. The judge's mask of
+    each photo is the truth: mIoU, pixel accuracy, per-class IoU, and how often the judge
+    sees each class.
+    """
+    from synthgen.evaluation.consistency import format_consistency, label_consistency, landmark_consistency
+    from synthgen.evaluation.report import write_json
+
+    with user_errors():
+        report = label_consistency(dataset, judge_path=judge, n=n)
+        if landmark_judge is not None:
+            report["landmark"] = landmark_consistency(dataset, landmark_judge, n=n)
+    click.echo(format_consistency(report))
+    if "landmark" in report:
+        lm = report["landmark"]
+        click.echo(f"landmarks against {lm['landmark_judge']}: NME {lm['nme_inter_ocular']:.4f}, "
+                   f"fraction within 0.08 {lm['fraction_within_0.08']:.4f}")
+    if out is not None:
+        write_json(report, out)
+        click.echo(f"wrote {out}")
+
+
+@eval_group.command("train-landmark-detector")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Training pairs: a folder with rgb/ and landmark/<stem>.npy (synthgen toyfaces render --domains rgb,landmark).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the detector (.safetensors).")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Pairs per step.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of init and batch order.")
+@click.option("--n", type=click.IntRange(1), default=None, help="Use only the first N pairs (default: all).")
+@click.option("--base-channels", type=click.IntRange(4), default=16, show_default=True,
+              help="Width of the U-Net's first level (doubles at each of 3 levels).")
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay).")
+def train_landmark_detector_command(data, out, steps, batch_size, seed, n, base_channels, lr):
+    """Train the reference landmark detector (U-Net, one heatmap per point) on (photo, points) pairs."""
+    from synthgen.evaluation.landmark_detector import train_detector_on_folder
+
+    with user_errors():
+        facts = train_detector_on_folder(data=data, out=out, steps=steps, batch_size=batch_size, seed=seed, n=n,
+                                         base_channels=base_channels, lr=lr)
+    click.echo(f"wrote {out}: {facts['parameters']:,} parameters, {facts['train_pairs']} pairs, "
+               f"{steps} steps in {facts['seconds']:.1f} s, final loss {facts['final_loss']:.4f}")

@@ -22,3 +22,7 @@ class TranslationEvalError(Exception):
 
 class LabelAccuracyError(Exception):
     """A dataset whose labels cannot be checked against the renderer's ground truth."""
+
+
+class ConsistencyError(Exception):
+    """A dataset or judge that cannot be compared: missing domains, different classes, no file."""

@@ -4,7 +4,9 @@ Two layouts:
 - folder: DIR/rgb/<stem>.png (or .jpg/.webp) and DIR/seg/<stem>.png with the same stems
   (what `synthgen toyfaces render` writes, and what a user's real dataset looks like);
 - shards: WebDataset tars as `synthgen sample` writes them (DIR/shards/*.tar, DIR/*.tar,
-  or one .tar), fields `<key>.rgb.png` and `<key>.seg.png`.
+  or one .tar), fields `<key>.rgb.png` (or the `.jpg` / `.webp` of `--image-format`) and
+  `<key>.seg.png`. A folder with a dataset card (dataset.json) is read with the field
+  names its card records for the rgb and seg domains.
 
 Masks are single-channel PNGs whose pixel value is the class id (often palette mode P):
 they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
@@ -12,6 +14,7 @@ they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,9 @@ from PIL import Image
 from synthgen.evaluation.errors import PairsError
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+# Photo fields a shard may hold without a card to say which (`synthgen sample --image-format`).
+SHARD_PHOTO_FIELDS = tuple(f"rgb{suffix}" for suffix in PHOTO_SUFFIXES)
+MASK_FIELD = "seg.png"
 
 
 @dataclass
@@ -96,12 +102,36 @@ def shard_paths(source: str | Path) -> list[Path]:
     return []
 
 
-def read_pair_shards(tars: list[Path], n: int | None = None, size: int | None = None) -> Pairs:
-    """The first `n` samples holding both rgb.png and seg.png, in shard and key order.
+def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg") -> tuple[tuple[str, ...], str]:
+    """(photo fields, mask field) of a shard set: those the dataset card of `source` records
+    for the `photo` and `mask` domains (mask None: the photo alone is needed), or any photo
+    field and seg.png where there is no card (or one that records no domain specs)."""
+    card_path = Path(source) / "dataset.json"
+    if not card_path.is_file():
+        return SHARD_PHOTO_FIELDS, MASK_FIELD
+    try:
+        specs = json.loads(card_path.read_text()).get("config", {}).get("domain_specs")
+    except (ValueError, AttributeError):
+        raise PairsError(f"{card_path} is not a `synthgen sample` dataset card (not a JSON object)") from None
+    if not specs:
+        return SHARD_PHOTO_FIELDS, MASK_FIELD
+    wanted = [photo] + ([mask] if mask else [])
+    missing = [d for d in wanted if d not in specs]
+    if missing:
+        raise PairsError(
+            f"{source} has no {' and no '.join(missing)} domain (it has {', '.join(specs) or 'none'}): "
+            f"sample it with --domains {','.join(wanted)}"
+        )
+    return (specs[photo]["fields"][0],), (specs[mask]["fields"][0] if mask else MASK_FIELD)
+
+
+def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS,
+                     mask_field: str = MASK_FIELD):
+    """(key, photo (H, W, 3) uint8, mask (H, W) uint8) of every sample holding a photo field
+    and the mask field, in shard and key order.
 
     WebDataset's rule: a member name splits into key and field at the first dot.
     """
-    images, labels, keys = [], [], []
     for tar_path in tars:
         pending: dict[str, dict[str, bytes]] = {}
         with tarfile.open(tar_path) as tar:
@@ -109,19 +139,32 @@ def read_pair_shards(tars: list[Path], n: int | None = None, size: int | None = 
                 if not member.isfile() or "." not in member.name:
                     continue
                 key, fieldname = member.name.split(".", 1)
-                if fieldname not in ("rgb.png", "seg.png"):
+                if fieldname in photo_fields:
+                    fieldname = "photo"
+                elif fieldname != mask_field:
                     continue
                 sample = pending.setdefault(key, {})
                 sample[fieldname] = tar.extractfile(member).read()
                 if len(sample) == 2:
                     del pending[key]
-                    images.append(decode_photo(sample["rgb.png"], size))
-                    labels.append(decode_mask(sample["seg.png"], size, name=f"{tar_path}:{key}.seg.png"))
-                    keys.append(Path(key).name)
-                    if n and len(keys) >= n:
-                        return _stack(images, labels, keys, tar_path)
+                    yield (Path(key).name, decode_photo(sample["photo"], size),
+                           decode_mask(sample[mask_field], size, name=f"{tar_path}:{key}.{mask_field}"))
+
+
+def read_pair_shards(tars: list[Path], n: int | None = None, size: int | None = None,
+                     photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS, mask_field: str = MASK_FIELD) -> Pairs:
+    """The first `n` samples holding both a photo field and the mask field, in shard and key order."""
+    images, labels, keys = [], [], []
+    for key, image, mask in iter_shard_pairs(tars, size, photo_fields, mask_field):
+        images.append(image)
+        labels.append(mask)
+        keys.append(key)
+        if n and len(keys) >= n:
+            break
     if not keys:
-        raise PairsError(f"{tars[0].parent if tars else '?'}: no sample has both rgb.png and seg.png")
+        raise PairsError(
+            f"{tars[0].parent if tars else '?'}: no sample has both {' or '.join(photo_fields)} and {mask_field}"
+        )
     return _stack(images, labels, keys, tars[-1])
 
 
@@ -138,7 +181,8 @@ def read_pairs(source: str | Path, n: int | None = None, size: int | None = None
             raise PairsError(
                 f"{source} holds neither rgb/ + seg/ folders nor WebDataset shards (shards/*.tar)"
             )
-        pairs = read_pair_shards(tars, n, size)
+        photo_fields, mask_field = card_fields(source)
+        pairs = read_pair_shards(tars, n, size, photo_fields, mask_field)
     if n and len(pairs) < n:
         raise PairsError(f"{source} holds {len(pairs)} pairs, {n} were asked for: lower --n")
     return pairs
@@ -163,14 +207,15 @@ def read_photos(source: str | Path, n: int | None = None, size: int = 64) -> np.
     tars = shard_paths(source)
     if not tars:
         raise PairsError(f"{source} holds no photos (*.png, *.jpg, *.webp), rgb/ folder or shards")
+    photo_fields = card_fields(source, mask=None)[0] if source.is_dir() else SHARD_PHOTO_FIELDS
     photos = []
     for tar_path in tars:
         with tarfile.open(tar_path) as tar:
             for member in tar:
-                if member.isfile() and member.name.split(".", 1)[-1] == "rgb.png":
+                if member.isfile() and member.name.split(".", 1)[-1] in photo_fields:
                     photos.append(decode_photo(tar.extractfile(member).read(), size))
                     if n and len(photos) >= n:
                         return np.stack(photos)
     if not photos:
-        raise PairsError(f"{source}: no rgb.png field in its shards")
+        raise PairsError(f"{source}: no {' or '.join(photo_fields)} field in its shards")
     return np.stack(photos)
