@@ -33,6 +33,9 @@ $SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator domains/
 # 3. exact synthetic label accuracy of `synthgen sample` output
 $SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
 $SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
+# the anchor on its own: the sampled labels against the reference segmenter's parsing of the sampled photos
+$SG eval consistency "$OUT/sampled" --out "$OUT/consistency.json" > "$OUT/consistency.txt"
+$PY scripts/judge_anchor_labels.py --anchor "$ANCHORS/seg.safetensors" --n 8 --seed 0 --picture "$OUT/labels_vs_judge.png" > /dev/null
 $SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
 
 # 4. downstream: the same segmenter trained on N synthetic vs N rendered ("real") pairs

@@ -201,9 +201,12 @@ def labels_command(dataset, n, out):
 @click.option("--landmark-judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Reference landmark detector: also score the dataset's landmark.npy by NME (default: none).")
 @click.option("--n", type=click.IntRange(1), default=None, help="Check only the first N samples (default: all).")
+@click.option("--min-pixels", type=click.IntRange(1), default=4, show_default=True,
+              help="A class counts as present in a photo when the judge gives it at least this many pixels "
+                   "(a judge scatters stray pixels on generated photos).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON here (default: none).")
-def consistency_command(dataset, judge, landmark_judge, n, out):
+def consistency_command(dataset, judge, landmark_judge, n, min_pixels, out):
     """Agreement of a dataset's seg labels with an independent judge parsing the same photos.
 
     DATASET is a `synthgen sample` folder with the rgb and seg domains. The judge's mask of
@@ -214,7 +217,7 @@ def consistency_command(dataset, judge, landmark_judge, n, out):
     from synthgen.evaluation.report import write_json
 
     with user_errors():
-        report = label_consistency(dataset, judge_path=judge, n=n)
+        report = label_consistency(dataset, judge_path=judge, n=n, min_pixels=min_pixels)
         if landmark_judge is not None:
             report["landmark"] = landmark_consistency(dataset, landmark_judge, n=n)
     click.echo(format_consistency(report))
