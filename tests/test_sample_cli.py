@@ -90,7 +90,30 @@ def test_sample_is_a_function_of_its_index(dataset, world):
     np.testing.assert_allclose(np.load(io.BytesIO(members["000000017.landmark.npy"])), points, atol=1 / 256)
 
 
-@pytest.mark.parametrize("batch_size,workers", [("3", "0"), ("1", "2"), ("7", "1")])
+def test_a_sample_does_not_depend_on_what_else_is_computed(world):
+    """Samples 8..15 alone, in batches of 3 and inside a batch of 16 give the same arrays: the
+    device loop always computes whole aligned blocks of a fixed shape."""
+    from synthgen.sample.plan import SampleConfig
+    from synthgen.sample.sampler import compute_batch, prepare
+
+    cfg = SampleConfig(out_dir=world[0].parent / "unused", generator=str(world[0]), anchors_dir=str(world[1]),
+                       domains=("rgb", "seg", "sketch", "landmark"), device="cpu")
+    prep = prepare(cfg, "")
+
+    def run(*groups):
+        return [s for indices in groups for s in compute_batch(prep.generator, prep.heads, indices, cfg, shard=1)]
+
+    runs = [run(*([i] for i in range(8, 16))), run([8, 9, 10], [11, 12, 13], [14, 15]),
+            [s for s in run(list(range(4, 20))) if 8 <= s.index < 16]]
+    for other in runs[1:]:
+        assert [s.index for s in other] == list(range(8, 16))
+        for a, b in zip(runs[0], other):
+            for domain, fields in a.arrays.items():
+                for name, value in fields.items():
+                    np.testing.assert_array_equal(value, b.arrays[domain][name], err_msg=f"{a.index} {domain}.{name}")
+
+
+@pytest.mark.parametrize("batch_size,workers", [("3", "0"), ("1", "2"), ("7", "1"), ("16", "2")])
 def test_batch_size_and_workers_do_not_change_bytes(dataset, world, tmp_path, batch_size, workers):
     out = tmp_path / "other"
     args = sample_args(*world, out)

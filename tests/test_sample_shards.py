@@ -13,7 +13,9 @@ from PIL import Image
 from synthgen.anchors.spec import load_domain_spec
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays, encode_mask, sample_fields
 from synthgen.sample.manifest import manifest_schema
-from synthgen.sample.plan import PlanError, batches, plan_shards, sample_key, shards_for_rank
+from synthgen.sample.plan import (
+    COMPUTE_BLOCK, PlanError, batches, blocks, plan_shards, sample_key, shards_for_rank, step_size,
+)
 from synthgen.sample.shard_writer import ShardWriter, is_complete, read_stats, shard_paths
 
 SPECS = [load_domain_spec(n) for n in ("rgb", "seg", "sketch", "landmark")]
@@ -25,12 +27,20 @@ def test_plan_covers_indices_once_in_fixed_ranges():
     ranks = [shards_for_rank(tasks, r, 2) for r in range(2)]
     assert [t.shard for t in ranks[0]] == [2, 4] and [t.shard for t in ranks[1]] == [3]
     assert [len(b) for b in batches(tasks[2].indices, 128)] == [128, 128, 128, 116]
-    assert [len(b) for b in batches(range(10), 3)] == [3, 3, 4]  # never a batch of one
-    assert [len(b) for b in batches(range(5), 1)] == [2, 3]
     assert [i for b in batches(range(7, 20), 4) for i in b] == list(range(7, 20))
     with pytest.raises(PlanError, match="multiple of the shard size"):
         plan_shards(10, 100, 1000)
     assert sample_key(1234) == "000001234" and "." not in sample_key(7)
+
+
+def test_steps_are_whole_aligned_compute_blocks():
+    assert COMPUTE_BLOCK == 8
+    assert [step_size(b) for b in (1, 3, 8, 9, 32)] == [8, 8, 8, 16, 32]
+    # steps end at block boundaries, so they never split a block inside a shard
+    assert [b[0] for b in batches(range(10, 40), 3)] == [10, 16, 24, 32]
+    assert [b[0] for b in batches(range(10, 40), 20)] == [10, 32]
+    assert blocks([10, 11, 16]) == [list(range(8, 16)), list(range(16, 24))]
+    assert blocks(range(0, 3)) == [list(range(8))]  # a partial block is computed whole
 
 
 def test_mask_png_keeps_class_ids_and_palette():

@@ -57,7 +57,8 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Samples per shard (the unit of work, resume and distribution).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Samples per generator pass; the output does not depend on it.")
+              help="Samples moved per step, rounded up to a multiple of 8; the generator always runs on "
+                   "aligned blocks of 8 samples, so the output does not depend on it.")
 @click.option("--image-format", type=click.Choice(IMAGE_FORMATS), default="png", show_default=True,
               help="Format of image domains (rgb, sketch); masks and keypoint maps are always lossless PNG.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,

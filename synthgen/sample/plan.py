@@ -41,7 +41,7 @@ class SampleConfig:
     style_mix_prob: float = 0.0  # chance a sample mixes in a second latent from a random layer
     class_index: int | None = None  # BigGAN-deep class; None for StyleGAN2
     shard_size: int = 1000  # samples per shard
-    batch_size: int = 32  # samples per generator pass; does not change the output
+    batch_size: int = 32  # samples moved per step (rounded to COMPUTE_BLOCK); does not change the output
     image_format: str = "png"  # for image domains; masks and keypoint maps are always PNG
     quality: int = 95  # webp/jpeg quality
     png_level: int = 1  # zlib level: 1 is the fastest; higher levels trade CPU for smaller files
@@ -96,21 +96,44 @@ def shards_for_rank(tasks: Sequence[ShardTask], rank: int, world_size: int) -> l
     return [t for t in tasks if t.shard % world_size == rank]
 
 
-def batches(indices: range, batch_size: int) -> Iterator[list[int]]:
-    """Consecutive batches of a shard's indices, none of a single sample.
+# The generator and the regressors always run on blocks of this many samples, aligned to
+# sample indices (block b = indices [b * COMPUTE_BLOCK, (b + 1) * COMPUTE_BLOCK)). Float
+# kernels round differently for different batch shapes (on CPU a batch of 3 or 16 differs
+# from a batch of 8 in the last bit), so one fixed shape keeps the arithmetic of every
+# sample the same whatever --batch-size, shard size, rank or start index. 8 is also the
+# fastest block on CPU for the shipped generators (docs/sampling.md, "Determinism contract").
+COMPUTE_BLOCK = 8
 
-    Batches never straddle shards, so a batch is the same whichever rank writes it. A batch
-    of one would run matrix-vector kernels whose float rounding differs from the batched
-    (matrix-matrix) ones, flipping a rare pixel by one level: a lone last sample joins the
-    batch before it, and --batch-size 1 computes pairs.
+
+def step_size(batch_size: int) -> int:
+    """--batch-size rounded up to a whole number of compute blocks."""
+    return max(1, -(-int(batch_size) // COMPUTE_BLOCK)) * COMPUTE_BLOCK
+
+
+def block_of(index: int) -> list[int]:
+    """The compute block holding sample `index`: COMPUTE_BLOCK consecutive aligned indices."""
+    first = (int(index) // COMPUTE_BLOCK) * COMPUTE_BLOCK
+    return list(range(first, first + COMPUTE_BLOCK))
+
+
+def blocks(indices: Sequence[int]) -> list[list[int]]:
+    """The aligned compute blocks covering `indices`, in order, each listed once."""
+    firsts = sorted({int(i) // COMPUTE_BLOCK for i in indices})
+    return [block_of(b * COMPUTE_BLOCK) for b in firsts]
+
+
+def batches(indices: range, batch_size: int) -> Iterator[list[int]]:
+    """A shard's indices in steps of about step_size(batch_size) samples, cut at block boundaries.
+
+    Batches never straddle shards, and a step never splits a compute block except at a
+    shard's ends (where the block is computed whole and the samples outside are dropped).
     """
-    size = max(2, batch_size)
-    starts = list(range(0, len(indices), size))
-    if len(starts) > 1 and len(indices) - starts[-1] == 1:
-        starts.pop()
-    for k, start in enumerate(starts):
-        stop = starts[k + 1] if k + 1 < len(starts) else len(indices)
-        yield list(indices[start:stop])
+    size = step_size(batch_size)
+    start, stop = indices.start, indices.stop
+    while start < stop:
+        end = min(stop, (start + size) // COMPUTE_BLOCK * COMPUTE_BLOCK)
+        yield list(range(start, end))
+        start = end
 
 
 # Rough bytes per pixel, from img2dataset's 1M x 256^2 figures (PNG 98 GB, JPEG q95 30 GB,

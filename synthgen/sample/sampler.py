@@ -28,7 +28,7 @@ from synthgen.sample.card import (
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays, domain_fields
 from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.sample.plan import (
-    SampleConfig, ShardTask, batches, estimate_sample_bytes, plan_shards, shards_for_rank,
+    SampleConfig, ShardTask, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
 from synthgen.sample.quality import label_scores
 from synthgen.sample.shard_writer import ShardWriter, is_complete, shard_paths
@@ -179,6 +179,23 @@ def quantize_points(decoded: dict) -> dict:
 
 def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
                   shard: int) -> list[SampleArrays]:
+    """The samples of `indices`, computed in whole aligned blocks of COMPUTE_BLOCK (plan.blocks).
+
+    Every block runs latents -> G -> regressors -> decode with the same shape and the same
+    rows wherever it is computed, so a sample's bytes cannot depend on the batch size, the
+    shard size or which other samples were asked for; rows of a block outside `indices`
+    (at a shard's or the dataset's ends) are computed and dropped.
+    """
+    wanted = set(int(i) for i in indices)
+    out = []
+    for block in blocks(indices):
+        out += [s for s in compute_block(generator, heads, block, cfg, shard) if s.index in wanted]
+    return out
+
+
+def compute_block(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
+                  shard: int) -> list[SampleArrays]:
+    """One generator pass over exactly these indices (the caller keeps their number fixed)."""
     device = generator.w_avg.device
     autocast = torch.autocast(device.type, dtype=DTYPES[cfg.dtype], enabled=cfg.dtype != "float32")
     from synthgen.anchors.anchor import anchor_taps
@@ -402,7 +419,7 @@ def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | No
     opts = EncodeOptions(cfg.image_format, cfg.quality, cfg.png_level)
     with _progress(state, total=sum(t.count for t in todo), world=state.num_processes,
                    enabled=cfg.show_progress) as tick:
-        sink = ShardSink(out_dir, schema, maxsize=max(2 * cfg.batch_size, 4 * cfg.workers), on_sample=tick,
+        sink = ShardSink(out_dir, schema, maxsize=max(2 * step_size(cfg.batch_size), 4 * cfg.workers), on_sample=tick,
                          rank=state.process_index)
         sink.start()
         with EncodePool(specs, opts, cfg.workers) as pool:
