@@ -210,3 +210,16 @@ def test_every_option_is_documented():
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--"):
                     assert f"`{opt}" in doc, f"{command.name} {opt} is not in docs/sampling.md"
+
+
+def test_own_generator_without_anchors_samples_rgb_and_names_the_fix_for_others(world, tmp_path):
+    gen, _ = world
+    base = ["sample", "--generator", str(gen), "--num-samples", "4", "--shard-size", "4", "--device", "cpu",
+            "--no-progress"]
+    # The built-in anchors were fit for the built-in generator only: rgb needs none.
+    run(base + ["--domains", "rgb", "--out", str(tmp_path / "rgb")])
+    assert (tmp_path / "rgb" / "manifest.parquet").is_file()
+    result = run(base + ["--domains", "rgb,seg", "--out", str(tmp_path / "seg")], ok=False)
+    assert result.exit_code != 0
+    assert "built-in anchors work only with the built-in generator" in result.output
+    assert "--anchors" in result.output and "Traceback" not in result.output

@@ -93,19 +93,35 @@ def default_generator_path() -> str:
     return str(candidate)
 
 
+def is_builtin_generator(path: str | None) -> bool:
+    """True for the built-in default world's generator (no --generator, or its own file)."""
+    if path is None:
+        return True
+    builtin = default_anchors_dir() / "generator.safetensors"
+    return builtin.is_file() and Path(path).resolve() == builtin.resolve()
+
+
 def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, device: torch.device,
-               generator_fingerprint: str) -> list[DomainHead]:
+               generator_fingerprint: str, builtin_generator: bool = True) -> list[DomainHead]:
+    """One head per domain. Without anchors_dir the built-in anchors are used, but only with
+    the built-in generator: they were fit for it alone. The photo (rgb) never needs an anchor."""
     from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
     from synthgen.anchors.spec import DomainSpecError, load_domain_spec
     from synthgen.sample.verify import file_sha256
 
-    folder = Path(anchors_dir) if anchors_dir else default_anchors_dir()
+    folder = Path(anchors_dir) if anchors_dir else (default_anchors_dir() if builtin_generator else None)
     heads = []
     for name in domains:
-        path = folder / f"{name}.safetensors"
+        path = folder / f"{name}.safetensors" if folder is not None else None
         try:
-            if not path.is_file():
+            if path is None or not path.is_file():
                 spec = load_domain_spec(name)
+                if not spec.from_generator and path is None:
+                    raise SampleSetupError(
+                        f"domain {name!r} needs an anchor fit for this generator (the built-in anchors work only "
+                        f"with the built-in generator): fit one with `synthgen fit` and pass --anchors DIR holding "
+                        f"{name}.safetensors"
+                    )
                 if not spec.from_generator:
                     raise SampleSetupError(
                         f"domain {name!r} needs its anchor {path}: train it with `synthgen fit` "
@@ -355,7 +371,8 @@ def prepare(cfg: SampleConfig, command: str) -> Prepared:
     if cfg.style_mix_prob > 0 and generator.latent_kind != "w+":
         raise SampleSetupError("--style-mix needs a w+ generator (StyleGAN2); BigGAN-deep has a single z")
     fingerprint = generator.fingerprint
-    heads = load_heads(cfg.domains, cfg.anchors_dir, generator, device, fingerprint)
+    heads = load_heads(cfg.domains, cfg.anchors_dir, generator, device, fingerprint,
+                       builtin_generator=is_builtin_generator(cfg.generator))
     card = build_card(config=dataset_config(cfg, generator, heads, fingerprint), start_index=cfg.start_index,
                       n_samples=cfg.n_samples, command=command)
     return Prepared(state, device, generator, heads, card, tasks)
