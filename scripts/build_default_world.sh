@@ -30,7 +30,7 @@ PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 # continued runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made).
 REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
 REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
-REFINE_STEPS=${REFINE_STEPS:-600 1500}
+REFINE_STEPS=${REFINE_STEPS:-600 600}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors refine segmenter}
