@@ -82,3 +82,28 @@ def test_kill_9_then_rerun_completes_without_duplicates(world, tmp_path):
     result = CliRunner().invoke(main, sample_args(*world, reference, n=60))
     assert result.exit_code == 0, result.output
     assert {k: v for k, v in shard_hashes(out).items() if k in shard_hashes(reference)} == shard_hashes(reference)
+
+
+def test_default_device_auto_under_torchrun_on_cpu(world, tmp_path):
+    """The default --device auto on a CPU-only machine must give two real ranks, not two rank 0s."""
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU-only launch")
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    assert CliRunner().invoke(main, sample_args(*world, single, n=40)).exit_code == 0
+    args = sample_args(*world, multi, n=40)
+    args[args.index("--device") + 1] = "auto"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "synthgen.cli", *args]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert shard_hashes(multi) == shard_hashes(single)
+    ranks = [json.loads((multi / "stats" / f"{s:06d}.json").read_text())["rank"] for s in range(4)]
+    assert ranks == [0, 1, 0, 1]
+    assert not list(multi.rglob("*.tmp"))
+
+
+def test_temporary_names_are_private_to_each_writer(tmp_path):
+    from synthgen.atomic_files import writer_tmp
+
+    name = writer_tmp(tmp_path / "000000.tar").name
+    assert name.startswith("000000.tar.") and name.endswith(f".{os.getpid()}.tmp")

@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synthgen.atomic_files import writer_tmp
+
 MANIFEST_VERSION = 1
 VERSION_KEY = b"synthgen.manifest_version"
 DOMAINS_KEY = b"synthgen.domains"
@@ -113,14 +115,14 @@ def rows_to_table(rows: Iterable[dict], schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = writer_tmp(path)
     pq.write_table(table, tmp)
     _fsync_replace(tmp, path)
 
 
 def merge_manifests(shard_manifests: Sequence[Path], out_path: Path) -> int:
     """Concatenate per-shard manifests in the given order, streaming; returns the row count."""
-    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp = writer_tmp(out_path)
     rows = 0
     writer = None
     try:

@@ -324,11 +324,21 @@ class Prepared:
 
 
 def make_state(device: str) -> Any:
+    import os
+
     from accelerate import PartialState
 
     # cpu=True makes every torchrun process a gloo rank on CPU; without it a CPU-only
-    # launch would leave each process believing it is rank 0 (REFERENCE.md, Accelerate).
-    return PartialState(cpu=device == "cpu")
+    # launch would leave each process believing it is rank 0 (Accelerate). "auto" on a
+    # machine without CUDA is such a launch too.
+    cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    state = PartialState(cpu=cpu)
+    launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if launched > 1 and state.num_processes != launched:
+        raise SampleSetupError(
+            f"launched with WORLD_SIZE={launched} but this process joined a world of {state.num_processes}: "
+            "every process would write the same shards; pass --device cpu (CPU launches) or check the launcher")
+    return state
 
 
 def resolve_device(state: Any, device: str) -> torch.device:

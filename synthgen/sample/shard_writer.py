@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from synthgen.atomic_files import writer_tmp
 from synthgen.sample.encode import EncodedSample
 from synthgen.sample.manifest import rows_to_table, write_parquet_atomic
 from synthgen.sample.plan import ShardTask
@@ -95,7 +96,10 @@ class ShardWriter:
         self.paths = shard_paths(out_dir, task.name)
         for p in self.paths.values():
             p.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_tar = self.paths["tar"].with_name(self.paths["tar"].name + ".tmp")
+            # The shard is this writer's now: a killed writer's leftovers of it go.
+            for stale in p.parent.glob(f"{p.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        self._tmp_tar = writer_tmp(self.paths["tar"])
         self._file = open(self._tmp_tar, "wb")
         self._hashing = _HashingFile(self._file)
         self._tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.USTAR_FORMAT)
@@ -136,7 +140,7 @@ class ShardWriter:
             seconds=round(time.perf_counter() - self._started, 3),
             rank=self.rank,
         )
-        tmp = self.paths["stats"].with_name(self.paths["stats"].name + ".tmp")
+        tmp = writer_tmp(self.paths["stats"])
         tmp.write_text(json.dumps(asdict(stats), indent=1) + "\n")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
