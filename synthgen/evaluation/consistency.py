@@ -174,27 +174,12 @@ def format_consistency(report: dict) -> str:
 def _iter_photo_points(tars, photo_fields, points_field):
     """(photo (H, W, 3) uint8, points (K, 2) float32) of every sample holding both fields."""
     import io
-    import tarfile
 
-    from synthgen.evaluation.pairs import decode_photo
+    from synthgen.evaluation.pairs import decode_photo, iter_shard_members
 
-    for tar_path in tars:
-        pending: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(tar_path) as tar:
-            for member in tar:
-                if not member.isfile() or "." not in member.name:
-                    continue
-                key, fieldname = member.name.split(".", 1)
-                if fieldname in photo_fields:
-                    fieldname = "photo"
-                elif fieldname != points_field:
-                    continue
-                sample = pending.setdefault(key, {})
-                sample[fieldname] = tar.extractfile(member).read()
-                if len(sample) == 2:
-                    del pending[key]
-                    points = np.load(io.BytesIO(sample[points_field]), allow_pickle=False).astype(np.float32)
-                    yield decode_photo(sample["photo"]), points
+    for _, _, photo, raw_points in iter_shard_members(tars, photo_fields, points_field):
+        points = np.load(io.BytesIO(raw_points), allow_pickle=False).astype(np.float32)
+        yield decode_photo(photo), points
 
 
 def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: int | None = None,

@@ -125,10 +125,9 @@ def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg"
     return (specs[photo]["fields"][0],), (specs[mask]["fields"][0] if mask else MASK_FIELD)
 
 
-def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS,
-                     mask_field: str = MASK_FIELD):
-    """(key, photo (H, W, 3) uint8, mask (H, W) uint8) of every sample holding a photo field
-    and the mask field, in shard and key order.
+def iter_shard_members(tars: list[Path], photo_fields: tuple[str, ...], other_field: str):
+    """(tar path, key, photo bytes, other field's bytes) of every sample holding a photo field
+    and `other_field`, in shard and key order.
 
     WebDataset's rule: a member name splits into key and field at the first dot.
     """
@@ -141,14 +140,22 @@ def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tu
                 key, fieldname = member.name.split(".", 1)
                 if fieldname in photo_fields:
                     fieldname = "photo"
-                elif fieldname != mask_field:
+                elif fieldname != other_field:
                     continue
                 sample = pending.setdefault(key, {})
                 sample[fieldname] = tar.extractfile(member).read()
                 if len(sample) == 2:
                     del pending[key]
-                    yield (Path(key).name, decode_photo(sample["photo"], size),
-                           decode_mask(sample[mask_field], size, name=f"{tar_path}:{key}.{mask_field}"))
+                    yield tar_path, key, sample["photo"], sample[other_field]
+
+
+def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS,
+                     mask_field: str = MASK_FIELD):
+    """(key, photo (H, W, 3) uint8, mask (H, W) uint8) of every sample holding a photo field
+    and the mask field, in shard and key order."""
+    for tar_path, key, photo, mask in iter_shard_members(tars, photo_fields, mask_field):
+        yield (Path(key).name, decode_photo(photo, size),
+               decode_mask(mask, size, name=f"{tar_path}:{key}.{mask_field}"))
 
 
 def read_pair_shards(tars: list[Path], n: int | None = None, size: int | None = None,
