@@ -144,7 +144,8 @@ def test_different_config_is_refused_unless_overwrite(dataset, world, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(dataset, out)
     result = run(sample_args(*world, out, "--seed", "1"), ok=False)
-    assert result.exit_code == 2 and "different config (seed differ)" in result.output and "--overwrite" in result.output
+    assert result.exit_code == 1 and "different config (seed differ)" in result.output and "--overwrite" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Usage:" not in result.output
     run(sample_args(*world, out, "--seed", "1", "--overwrite"))
     assert json.loads((out / "dataset.json").read_text())["config"]["seed"] == 1
     assert shard_hashes(out) != shard_hashes(dataset)
@@ -185,9 +186,11 @@ def test_style_mixing_and_jpeg(world, tmp_path):
 
 def test_user_errors_are_one_line(world, tmp_path):
     result = run(sample_args(world[0], tmp_path, tmp_path / "x", domains="rgb,seg"), ok=False)
-    assert result.exit_code == 2 and "needs its anchor" in result.output and "Traceback" not in result.output
+    # A bad file or setting: one line naming it and the fix, exit 1 (exit 2 is for malformed options).
+    assert result.exit_code == 1 and "needs its anchor" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Usage:" not in result.output
     result = run(sample_args(*world, tmp_path / "y", "--start-index", "5"), ok=False)
-    assert result.exit_code == 2 and "multiple of the shard size" in result.output
+    assert result.exit_code == 1 and "multiple of the shard size" in result.output
     result = run(["sample", "--out", str(tmp_path / "z"), "--generator", str(world[0]), "--domains", "rgb",
                   "--device", "cpu", "--anchors", str(world[1]), "--style-mix", "2"], ok=False)
     assert result.exit_code == 2

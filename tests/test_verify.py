@@ -58,6 +58,7 @@ def test_manifest_that_disagrees_with_its_shard_is_corrupt(copy):
     assert "manifest keys differ" in report.shards[1].problems[0]
 
 
-def test_not_a_dataset_is_a_usage_error(tmp_path):
+def test_not_a_dataset_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(main, ["verify", str(tmp_path)])
-    assert result.exit_code == 2 and "no dataset.json" in result.output
+    assert result.exit_code == 1 and "no dataset.json" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Usage:" not in result.output

@@ -95,7 +95,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
             return
         result = sample_dataset(cfg, _command_line(ctx), prepared=prep)
     except (SampleSetupError, PlanError, DatasetMismatchError) as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
     if prep.state.is_main_process:
         click.echo(f"{result.out_dir}: {result.shards_written} shards written, {result.shards_skipped} already "
                    f"complete, {result.samples_written} samples in {result.seconds:.1f}s (rank 0)")
@@ -114,7 +114,7 @@ def verify(dataset: Path) -> None:
     try:
         report = verify_dataset(dataset)
     except NotADatasetError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
     for line in report.lines():
         click.echo(line)
     if not report.ok:
@@ -136,5 +136,5 @@ def preview(dataset: Path, n_samples: int, out_path: Path, size: int) -> None:
     try:
         rows = render_preview(dataset, n_samples=n_samples, out_path=out_path, tile=size)
     except NotADatasetError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{out_path}: {rows} samples")
