@@ -270,3 +270,15 @@ def test_nvidia_pkl_without_g_ema_and_truncated(nv, tmp_path, monkeypatch):
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="cut.pkl"):
         load_generator(tmp_path / "cut.pkl")
+
+
+def test_stylegan3_pickle_is_named_not_supported(tmp_path):
+    import numpy as np
+
+    # The shape of NVIDIA's persistence pickles: the network's source travels with its arrays.
+    payload = {"G_ema": {"module_src": "class SynthesisInput(torch.nn.Module):\n    pass\n",
+                         "class_name": "Generator", "freqs": np.zeros(3)}}
+    path = tmp_path / "stylegan3-t-ffhq-1024.pkl"
+    path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError, match="StyleGAN3 is not supported"):
+        load_generator(path)

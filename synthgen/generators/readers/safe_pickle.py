@@ -121,6 +121,12 @@ class RestrictedUnpickler(pickle.Unpickler):
 def safe_load_pickle(path: Path) -> Any:
     """Unpickle an NVIDIA-style `.pkl` under the allow-list; CheckpointError on anything else."""
     data = Path(path).read_bytes()
+    # NVIDIA's persistence pickles carry their network's source: StyleGAN3's synthesis starts
+    # from Fourier features (SynthesisInput), which StyleGAN2 has not. Say so before the
+    # allow-list refuses its globals with a message that names none of this.
+    if b"class SynthesisInput" in data or b"networks_stylegan3" in data:
+        raise CheckpointError(path, "a StyleGAN3 checkpoint: StyleGAN3 is not supported; pass a StyleGAN2 "
+                                    "(rosinality .pt, NVIDIA stylegan2-ada .pkl) or BigGAN-deep checkpoint")
     refused = sorted(g for g in scan_globals(data, path) if g not in ALLOWED)
     if refused:
         module, name = refused[0]
