@@ -6,7 +6,6 @@ import tarfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from synthgen.anchors.spec import load_domain_spec
 from synthgen.celebamask import CLASS_ID, CLASS_NAMES
@@ -17,7 +16,8 @@ from synthgen.evaluation.pairs import decode_photo, read_pairs, read_photos
 from synthgen.evaluation.segmenter import SegmenterConfig, predict, save_segmenter
 from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
 from synthgen.sample.card import spec_summary
-from synthgen.sample.encode import EncodeOptions, domain_fields, encode_image, encode_mask, encode_npy
+from synthgen.sample.encode import EncodeOptions, encode_image, encode_mask, encode_npy
+from synthgen.sample.plan import domain_fields
 from tests.test_evaluation_data import fake_faces
 
 SIZE = 32

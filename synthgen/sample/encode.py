@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from synthgen.landmarks68 import draw_landmarks
-from synthgen.sample.plan import IMAGE_EXTENSIONS, sample_key
+from synthgen.sample.plan import domain_fields, sample_key
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,6 @@ class EncodedSample:
     index: int
     fields: dict[str, bytes]  # field name ("rgb.png") -> file bytes
     row: dict[str, Any]  # the sample's manifest row
-
-
-def domain_fields(spec: Any, image_format: str) -> list[str]:
-    """The field names a domain writes; readers and verify expect exactly these."""
-    if spec.kind == "image":
-        return [f"{spec.name}.{IMAGE_EXTENSIONS[image_format]}"]
-    if spec.kind == "mask":
-        return [f"{spec.name}.png"]
-    if spec.kind == "keypoints":
-        return [f"{spec.name}.npy", f"{spec.name}.png"]
-    raise ValueError(f"domain {spec.name!r} has unknown kind {spec.kind!r}")
 
 
 def sample_fields(specs: Sequence[Any], image_format: str) -> list[str]:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.atomic_files import writer_tmp
+from synthgen.sample.plan import domain_fields
 
 MANIFEST_VERSION = 1
 VERSION_KEY = b"synthgen.manifest_version"
@@ -81,7 +82,6 @@ def class_fractions(mask: np.ndarray, num_classes: int) -> list[float]:
 
 
 def manifest_row(sample: Any, fields: dict[str, bytes], specs: Sequence[Any], image_format: str) -> dict:
-    from synthgen.sample.encode import domain_fields
 
     meta = sample.meta
     row: dict[str, Any] = {

@@ -22,6 +22,17 @@ def sample_key(index: int) -> str:
     return f"{int(index):0{KEY_DIGITS}d}"
 
 
+def domain_fields(spec, image_format: str) -> list[str]:
+    """The field names a domain writes; readers and verify expect exactly these."""
+    if spec.kind == "image":
+        return [f"{spec.name}.{IMAGE_EXTENSIONS[image_format]}"]
+    if spec.kind == "mask":
+        return [f"{spec.name}.png"]
+    if spec.kind == "keypoints":
+        return [f"{spec.name}.npy", f"{spec.name}.png"]
+    raise ValueError(f"domain {spec.name!r} has unknown kind {spec.kind!r}")
+
+
 def shard_name(shard: int) -> str:
     return f"{int(shard):0{SHARD_DIGITS}d}"
 
