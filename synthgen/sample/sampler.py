@@ -10,6 +10,7 @@ disk until the queue is full.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shutil
 import threading
@@ -25,10 +26,11 @@ import torch
 from synthgen.sample.card import (
     build_card, check_compatible, extend_card, read_card, spec_summary, write_card,
 )
-from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays, domain_fields
+from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.sample.plan import (
-    SampleConfig, ShardTask, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
+    SampleConfig, ShardTask, batches, blocks, domain_fields, estimate_sample_bytes, plan_shards, shards_for_rank,
+    step_size,
 )
 from synthgen.sample.quality import label_scores
 from synthgen.sample.shard_writer import ShardWriter, is_complete, shard_paths
@@ -82,9 +84,13 @@ def load_frozen_generator(path: str | None, class_index: int | None, device: tor
     return gen.to(device).freeze()
 
 
-def default_generator_path() -> str:
+def builtin_generator_file() -> Path:
     """The built-in default world's generator, shipped beside the built-in domain specs."""
-    candidate = default_anchors_dir() / "generator.safetensors"
+    return default_anchors_dir() / "generator.safetensors"
+
+
+def default_generator_path() -> str:
+    candidate = builtin_generator_file()
     if not candidate.is_file():
         raise SampleSetupError(
             f"no --generator given and the built-in default generator ({candidate}) is not installed: "
@@ -97,7 +103,7 @@ def is_builtin_generator(path: str | None) -> bool:
     """True for the built-in default world's generator (no --generator, or its own file)."""
     if path is None:
         return True
-    builtin = default_anchors_dir() / "generator.safetensors"
+    builtin = builtin_generator_file()
     return builtin.is_file() and Path(path).resolve() == builtin.resolve()
 
 
@@ -116,16 +122,13 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
         try:
             if path is None or not path.is_file():
                 spec = load_domain_spec(name)
-                if not spec.from_generator and path is None:
-                    raise SampleSetupError(
-                        f"domain {name!r} needs an anchor fit for this generator (the built-in anchors work only "
-                        f"with the built-in generator): fit one with `synthgen fit` and pass --anchors DIR holding "
-                        f"{name}.safetensors"
-                    )
                 if not spec.from_generator:
                     raise SampleSetupError(
                         f"domain {name!r} needs its anchor {path}: train it with `synthgen fit` "
-                        "or pass --anchors DIR holding <domain>.safetensors"
+                        "or pass --anchors DIR holding <domain>.safetensors" if path is not None else
+                        f"domain {name!r} needs an anchor fit for this generator (the built-in anchors work only "
+                        f"with the built-in generator): fit one with `synthgen fit` and pass --anchors DIR holding "
+                        f"{name}.safetensors"
                     )
                 heads.append(DomainHead(spec, None, "generator"))
                 continue
@@ -324,8 +327,6 @@ class Prepared:
 
 
 def make_state(device: str) -> Any:
-    import os
-
     from accelerate import PartialState
 
     # cpu=True makes every torchrun process a gloo rank on CPU; without it a CPU-only
