@@ -15,15 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from synthgen import __version__
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
-from synthgen.anchors.codecs import (
-    compact_to_decoded, decode, gaussian_heatmaps, heatmap_peaks, to_input, to_rgb_preview, to_target,
-)
+from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
@@ -140,12 +137,10 @@ def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_
     (softmax for masks, the heatmaps themselves for keypoints); otherwise R is detached.
     """
     raw = raw.float()
-    if spec.kind == "mask":
-        hard = F.one_hot(raw.argmax(1), spec.num_classes).permute(0, 3, 1, 2).float()
-        soft = raw.softmax(1)
+    if spec.kind == "mask":  # to_input: the encoder's input of a compact batch (class ids, points)
+        hard, soft = to_input(spec, raw.argmax(1), size), raw.softmax(1)
     elif spec.kind == "keypoints":
-        hard = gaussian_heatmaps(heatmap_peaks(raw.detach()), size, spec.heatmap_sigma)
-        soft = raw
+        hard, soft = to_input(spec, heatmap_peaks(raw.detach()), size), raw
     else:
         return raw.clamp(-1, 1) if straight_through else raw.detach().clamp(-1, 1)
     return hard + (soft - soft.detach()) if straight_through else hard
