@@ -36,6 +36,18 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _load_judge(loader, path: Path, device: str, what: str, fix: str):
+    """A judge model read by `loader`; a missing or foreign file is one ConsistencyError line."""
+    from synthgen.evaluation.errors import SegmenterFileError
+
+    if not path.is_file():
+        raise ConsistencyError(f"{what} file {path} not found: {fix}")
+    try:
+        return loader(path, device=device)
+    except SegmenterFileError as exc:
+        raise ConsistencyError(str(exc)) from None
+
+
 def _dataset_specs(dataset_dir: Path, needed: tuple[str, ...] = ("rgb", "seg")) -> dict:
     card_path = dataset_dir / "dataset.json"
     if not card_path.is_file():
@@ -66,19 +78,13 @@ def label_consistency(
     the judge's parsing of their photos; per-class presence (a class is seen in a photo
     where the judge gives it at least `min_pixels` pixels); the classes present in at
     least `presence_threshold` of the photos with their IoU (and the mean of those IoUs)."""
-    from synthgen.evaluation.errors import SegmenterFileError
     from synthgen.evaluation.segmenter import load_segmenter, predict
 
     dataset_dir = Path(dataset_dir)
     judge_path = Path(judge_path) if judge_path is not None else default_judge()
     specs = _dataset_specs(dataset_dir)
-    if not judge_path.is_file():
-        raise ConsistencyError(f"judge file {judge_path} not found: pass --judge a segmenter written by "
-                               "`synthgen eval train-segmenter`")
-    try:
-        judge = load_segmenter(judge_path, device=device)
-    except SegmenterFileError as exc:
-        raise ConsistencyError(str(exc)) from None
+    judge = _load_judge(load_segmenter, judge_path, device, "judge",
+                        "pass --judge a segmenter written by `synthgen eval train-segmenter`")
     names = list(specs["seg"].get("class_names", []))
     judge_names = list(judge.config.class_names)
     if judge_names != names:
@@ -186,19 +192,13 @@ def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: 
                          chunk: int = 256, device: str = "cpu") -> dict:
     """NME (300-W inter-ocular) of the first `n` samples' landmark.npy against the reference
     landmark detector's points on their photos (the detector's points are the truth)."""
-    from synthgen.evaluation.errors import SegmenterFileError
     from synthgen.evaluation.landmark_detector import load_detector, predict_landmarks
     from synthgen.metrics import point_errors_inter_ocular
 
     dataset_dir, detector_path = Path(dataset_dir), Path(detector_path)
     specs = _dataset_specs(dataset_dir, ("rgb", "landmark"))
-    if not detector_path.is_file():
-        raise ConsistencyError(f"landmark judge file {detector_path} not found: pass a detector written by "
-                               "`synthgen eval train-landmark-detector`")
-    try:
-        detector = load_detector(detector_path, device=device)
-    except SegmenterFileError as exc:
-        raise ConsistencyError(str(exc)) from None
+    detector = _load_judge(load_detector, detector_path, device, "landmark judge",
+                           "pass a detector written by `synthgen eval train-landmark-detector`")
     k = detector.config.num_classes
     if int(specs["landmark"].get("num_points", -1)) != k:
         raise ConsistencyError(f"landmark judge {detector_path} predicts {k} points, the dataset's landmark domain "
