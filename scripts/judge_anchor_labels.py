@@ -18,9 +18,13 @@ import torch
 
 from synthgen.anchors.anchor import anchor_taps, load_anchor
 from synthgen.anchors.codecs import decode
+from synthgen.anchors.spec import DomainSpec
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+
+
+PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 
 
 def load_run(run_dir: str, like: str, G):
@@ -62,7 +66,7 @@ def main() -> None:
         for lo in range(0, args.n, args.batch_size):
             idx = list(range(lo, min(lo + args.batch_size, args.n)))
             syn = G.synthesize(G.sample_latents(idx, args.seed), taps=anchor_taps(anchors))
-            photos = ((syn.rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            photos = decode(PHOTO, syn.rgb)["image"]
             truth = predict(judge, photos)
             if args.picture and lo == 0:
                 _picture(args.picture, photos[:8], [decode(a.spec, a.regress(syn))["mask"][:8] for a in anchors], truth[:8],

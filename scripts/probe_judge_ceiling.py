@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.codecs import decode
+from synthgen.anchors.spec import DomainSpec
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
@@ -28,8 +30,7 @@ from synthgen.metrics import ConfusionMatrix
 from synthgen.toyfaces.splits import split_z
 
 
-def photos_uint8(rgb: torch.Tensor):
-    return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 
 
 def main() -> None:
@@ -59,7 +60,7 @@ def main() -> None:
     def read(z):
         with torch.no_grad():
             syn = G.synthesize(G.map(torch.from_numpy(z)), taps=taps)
-            return (syn.taps[like.tap] if like.tap in syn.taps else syn.features), photos_uint8(syn.rgb)
+            return (syn.taps[like.tap] if like.tap in syn.taps else syn.features), decode(PHOTO, syn.rgb)["image"]
 
     def score() -> dict:
         probe.eval()
