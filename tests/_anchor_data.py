@@ -58,3 +58,19 @@ def write_keypoint_spec(path: Path, num_points: int = 5) -> Path:
             "skeleton": [[0, 1], [3, 4]], "heatmap_sigma": 0.06}
     path.write_text(json.dumps(spec))
     return path
+
+
+DOMAIN_KINDS = ("mask", "image", "keypoints", "rgb")
+
+
+def domain_of_kind(kind: str, folder: Path) -> tuple[str, Path]:
+    """(domain name or spec path, data folder) of a small domain of each kind under `folder`."""
+    if kind == "mask":
+        return "seg", write_masks(folder / "d")
+    if kind == "image":
+        return "sketch", write_images(folder / "d")
+    if kind == "keypoints":
+        return str(write_keypoint_spec(folder / "dots.json")), write_keypoints(folder / "d")
+    if kind == "rgb":
+        return "rgb", write_images(folder / "d", channels=3)
+    raise ValueError(f"unknown kind {kind!r}")

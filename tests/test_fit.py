@@ -7,7 +7,7 @@ from PIL import Image
 import torch
 from click.testing import CliRunner
 
-from _anchor_data import write_images, write_keypoint_spec, write_keypoints, write_masks
+from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_keypoint_spec, write_keypoints, write_masks
 from synthgen.anchors.anchor import load_anchor
 from synthgen.anchors.fit import FitError, fit
 from synthgen.cli import main
@@ -34,14 +34,9 @@ def _mean(rows, key):
     return sum(r[key] for r in rows) / len(rows)
 
 
-@pytest.mark.parametrize("kind", ["mask", "image", "keypoints", "rgb"])
+@pytest.mark.parametrize("kind", DOMAIN_KINDS)
 def test_fit_each_kind_reduces_the_loss(tmp_path, gen, kind):
-    domain, data = {
-        "mask": lambda: ("seg", write_masks(tmp_path / "d")),
-        "image": lambda: ("sketch", write_images(tmp_path / "d")),
-        "keypoints": lambda: (str(write_keypoint_spec(tmp_path / "dots.json")), write_keypoints(tmp_path / "d")),
-        "rgb": lambda: ("rgb", write_images(tmp_path / "d", channels=3)),
-    }[kind]()
+    domain, data = domain_of_kind(kind, tmp_path)
     before = {k: v.clone() for k, v in gen.state_dict().items()}
     out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "run", steps=30, batch_size=4,
               preview_every=15, progress=False)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from _anchor_data import write_images, write_keypoint_spec, write_keypoints, write_masks
+from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_masks
 from synthgen.anchors.anchor import load_anchor
 from synthgen.anchors.fit import FitError, fit
 from synthgen.anchors.losses import class_balance_weights, latent_cycle_loss, reconstruction_loss
@@ -52,14 +52,9 @@ def test_latent_cycle_loss_is_scaled_by_the_latent_variance():
     assert torch.isclose(latent_cycle_loss(target + 2, target, scale), torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("kind", ["mask", "image", "keypoints", "rgb"])
+@pytest.mark.parametrize("kind", DOMAIN_KINDS)
 def test_cycle_term_is_logged_and_trains_the_encoder(tmp_path, gen, kind):
-    domain, data = {
-        "mask": lambda: ("seg", write_masks(tmp_path / "d")),
-        "image": lambda: ("sketch", write_images(tmp_path / "d")),
-        "keypoints": lambda: (str(write_keypoint_spec(tmp_path / "dots.json")), write_keypoints(tmp_path / "d")),
-        "rgb": lambda: ("rgb", write_images(tmp_path / "d", channels=3)),
-    }[kind]()
+    domain, data = domain_of_kind(kind, tmp_path)
     start = fit(domain, data, gen, tmp_path / "start.safetensors", run_dir=tmp_path / "r0", steps=1, lr=0.0,
                 progress=False, preview_every=0)
     out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=25, batch_size=4, lr=1e-3,
