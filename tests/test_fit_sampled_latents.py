@@ -1,5 +1,5 @@
-"""The fit terms that reach where `synthgen sample` reads: the sampled-latent cycle, class
-balance, and starting from an earlier anchor."""
+"""The fit terms that reach where `synthgen sample` reads: the sampled-latent cycle, the
+realism critic, class balance, and starting from an earlier anchor."""
 import json
 
 import pytest
@@ -8,7 +8,9 @@ import torch
 from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_masks
 from synthgen.anchors.anchor import load_anchor
 from synthgen.anchors.fit import FitError, fit
+from synthgen.anchors.fit import hard_decoded_input
 from synthgen.anchors.losses import class_balance_weights, latent_cycle_loss, reconstruction_loss
+from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import load_domain_spec
 from synthgen.generators.presets import build_generator
 
@@ -83,6 +85,66 @@ def test_cycle_run_resumes_exactly(tmp_path, gen):
     with pytest.raises(FitError, match="different class_balance"):
         fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8,
             **{**opts, "class_balance": 1.0})
+
+
+@pytest.mark.parametrize("kind", [k for k in DOMAIN_KINDS if k != "rgb"])
+def test_realism_term_trains_the_regressor_alone(tmp_path, gen, kind):
+    """The critic judges R's decoded output on sampled latents: its gradient reaches R (straight
+    through the hard decoding) and never E, and both sides are logged."""
+    domain, data = domain_of_kind(kind, tmp_path)
+    start = fit(domain, data, gen, tmp_path / "start.safetensors", run_dir=tmp_path / "r0", steps=1, lr=0.0,
+                progress=False, preview_every=0, regressor_batch_norm=False)
+    out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=6, batch_size=4, lr=1e-3,
+              lambda_realism=1.0, lambda_rec=0.0, lambda_latent=0.0, init_from=str(start), progress=False,
+              preview_every=0, regressor_batch_norm=False)
+    rows = _stats(tmp_path / "r")
+    assert all("realism" in r and "critic" in r and "cycle" not in r for r in rows)
+    a, b = load_anchor(start).state_dict(), load_anchor(out).state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("regressor."))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("encoder.") and "running" not in k
+               and "num_batches_tracked" not in k)
+
+
+def test_critic_sees_hard_masks_and_passes_gradient_to_logits():
+    spec = load_domain_spec("seg")
+    logits = torch.randn(2, 19, 8, 8, requires_grad=True)
+    decoded = hard_decoded_input(spec, logits, 8, straight_through=True)
+    # forward: exactly the one-hot of the argmax, as a real file's encoder input
+    assert torch.equal(decoded.detach(), torch.nn.functional.one_hot(logits.argmax(1), 19).permute(0, 3, 1, 2).float())
+    critic = DomainCritic(19)
+    realism_loss(critic, decoded).backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_critic_learns_to_tell_files_from_fakes():
+    torch.manual_seed(0)
+    critic = DomainCritic(1, width=8)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    real, fake = torch.ones(4, 1, 16, 16), -torch.ones(4, 1, 16, 16)
+    first = float(critic_loss(critic, real, fake, r1_gamma=1.0).detach())
+    for _ in range(30):
+        loss = critic_loss(critic, real, fake, r1_gamma=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < first
+    assert float(realism_loss(critic, fake)) > float(realism_loss(critic, real))
+
+
+def test_realism_run_resumes_exactly(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, lambda_realism=0.5)
+    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
+    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
+    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
+    a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_realism_refused_for_the_photo_domain(tmp_path, gen):
+    with pytest.raises(FitError, match="lambda-realism"):
+        fit("rgb", write_images(tmp_path / "d", channels=3), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
+            steps=1, lambda_realism=0.5, progress=False)
 
 
 def test_class_balance_only_for_masks(tmp_path, gen):

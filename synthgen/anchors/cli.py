@@ -43,6 +43,11 @@ def _user_errors():
 @click.option("--cycle-trains-regressor/--cycle-trains-encoder-only", default=False, show_default=True,
               help="Let the cycle's gradient reach the regressor (straight through its hard decoded output), so R is "
                    "trained on the latents sample reads; default: the cycle trains the encoder only.")
+@click.option("--lambda-realism", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of the unpaired realism term: a small patch critic tells R's decoded output on sampled "
+                   "latents from the domain's own files, and R learns to pass it (0 = off).")
+@click.option("--critic-r1", type=click.FloatRange(min=0), default=0.001, show_default=True,
+              help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -26,6 +26,7 @@ from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
     latent_loss, prior_matching_loss, reconstruction_loss,
 )
+from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.devices import resolve_device
@@ -36,7 +37,7 @@ STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
                "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame",
-               "class_balance", "init_from", "cycle_trains_regressor")
+               "class_balance", "init_from", "cycle_trains_regressor", "critic_r1")
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
 # Sampled latents that measure G's latent variance (the cycle term's scale).
@@ -58,6 +59,8 @@ class FitConfig:
     lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
     lambda_cycle: float = 0.0  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
     cycle_trains_regressor: bool = False  # the cycle's gradient reaches R too (straight through the hard decoding)
+    lambda_realism: float = 0.0  # weight of the unpaired realism term on R's decoded output at sampled latents (realism.py)
+    critic_r1: float = 0.001  # R1 weight of the realism critic (1 keeps a critic of one-hot masks at chance)
     class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
@@ -89,6 +92,7 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
         adv=(preset.adv if cfg.real_rgb else 0.0) if cfg.lambda_adv is None else cfg.lambda_adv,
         prior=cfg.lambda_prior,
         cycle=cfg.lambda_cycle,
+        realism=cfg.lambda_realism,
     )
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
@@ -109,23 +113,28 @@ def _discriminator(resolution: int) -> nn.Module:
 
 class AnchorStep(nn.Module):
     """One forward pass of eq. 3: x -> E -> G(frozen) -> (latents, photo, R output), and with
-    a sampled synthesis the cycle G(z) -> R -> decode -> E -> latents."""
+    a sampled synthesis G(z) -> R -> hard decoded output (straight through, for the realism
+    critic) and the cycle decode -> E -> latents."""
 
-    def __init__(self, anchor: Anchor, cycle_trains_regressor: bool = False):
+    def __init__(self, anchor: Anchor, cycle_trains_regressor: bool = False, cycle: bool = True):
         super().__init__()
         self.anchor = anchor
         self.cycle_trains_regressor = cycle_trains_regressor
+        self.cycle = cycle
 
-    def forward(self, x: torch.Tensor, generator: FrozenGenerator, cycle_synthesis: Synthesis | None = None):
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator, sampled: Synthesis | None = None):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
         latents = self.anchor.to_latents(codes, generator)
         synthesis = generator.synthesize(latents, taps=(self.anchor.tap,))  # gradients flow through G into E
-        cycle = None
-        if cycle_synthesis is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
-            raw = self.anchor.regress(cycle_synthesis)
-            cycle_input = hard_decoded_input(self.anchor.spec, raw, self.anchor.size, self.cycle_trains_regressor)
-            cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
-        return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle
+        cycle = decoded = None
+        if sampled is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
+            spec, size = self.anchor.spec, self.anchor.size
+            raw = self.anchor.regress(sampled)
+            decoded = hard_decoded_input(spec, raw, size, straight_through=True)
+            if self.cycle:
+                cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
+                cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
+        return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle, decoded
 
 
 def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_through: bool) -> torch.Tensor:
@@ -169,8 +178,8 @@ class _Fit:
             raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
         if cfg.lambda_prior and cfg.batch_size < 2:
             raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
-        if cfg.class_balance < 0 or cfg.lambda_cycle < 0:
-            raise FitError("--class-balance and --lambda-cycle must be >= 0")
+        if cfg.class_balance < 0 or cfg.lambda_cycle < 0 or cfg.lambda_realism < 0 or cfg.critic_r1 < 0:
+            raise FitError("--class-balance, --lambda-cycle, --lambda-realism and --critic-r1 must be >= 0")
         if cfg.encoder_weights and cfg.encoder == "resnet18-small":
             raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
@@ -193,6 +202,9 @@ class _Fit:
         if cfg.latent_space == "z" and self.generator.latent_kind != "w+":
             raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
                            f"{self.generator.latent_kind!r} (use the default --latent-space w+)")
+        if self.spec.from_generator and cfg.lambda_realism:
+            raise FitError(f"domain {self.spec.name!r} is the generator's own photo: it has no regressor for "
+                           "--lambda-realism to judge; leave it 0")
         if self.spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
             raise FitError(f"domain {self.spec.name!r} is the generator's own photo: it has no regressor to read "
                            f"--feature-tap {cfg.feature_tap}; leave the default")
@@ -218,7 +230,7 @@ class _Fit:
             "feature_tap": cfg.feature_tap, "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "class_balance": cfg.class_balance,
-            "cycle_trains_regressor": cfg.cycle_trains_regressor,
+            "cycle_trains_regressor": cfg.cycle_trains_regressor, "critic_r1": cfg.critic_r1,
             "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
             "world_size": self.acc.num_processes, "synthgen_version": __version__,
         }
@@ -237,10 +249,12 @@ class _Fit:
             self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, tuple(cfg.regressor_widths), self.fingerprint,
                                        regressor_batch_norm=cfg.regressor_batch_norm, tap=cfg.feature_tap)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
+            self.critic = DomainCritic(self.spec.in_channels) if self.weights.realism > 0 else None
         if cfg.init_from:
             self._init_from(cfg.init_from)
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
+        self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.critic else None
 
     def _init_from(self, path: str) -> None:
         """Start from an earlier anchor of this domain and generator (a resumed run overrides it).
@@ -278,6 +292,7 @@ class _Fit:
             old.setdefault("class_balance", 0.0)  # runs from before these options had them off
             old.setdefault("init_from", None)
             old.setdefault("cycle_trains_regressor", False)
+            old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
@@ -291,6 +306,9 @@ class _Fit:
         if self.disc is not None:
             self.disc.load_state_dict(ckpt["disc"])
             self.opt_d.load_state_dict(ckpt["opt_d"])
+        if self.critic is not None:
+            self.critic.load_state_dict(ckpt["critic"])
+            self.opt_c.load_state_dict(ckpt["opt_c"])
         return int(ckpt["step"])
 
     def _save_checkpoint(self, step: int) -> None:
@@ -300,6 +318,9 @@ class _Fit:
         if self.disc is not None:
             ckpt["disc"] = self.acc.unwrap_model(self.disc).state_dict()
             ckpt["opt_d"] = self.opt_d.state_dict()
+        if self.critic is not None:
+            ckpt["critic"] = self.acc.unwrap_model(self.critic).state_dict()
+            ckpt["opt_c"] = self.opt_c.state_dict()
         tmp = self.run_dir / (CHECKPOINT + ".tmp")
         torch.save(ckpt, tmp)
         os.replace(tmp, self.run_dir / CHECKPOINT)
@@ -317,10 +338,12 @@ class _Fit:
             _truncate_stats(self.run_dir / STATS, start)
             if self.data.skipped:
                 acc.print(self.data.skipped_report())
-        model = AnchorStep(self.anchor, cfg.cycle_trains_regressor)
+        model = AnchorStep(self.anchor, cfg.cycle_trains_regressor, cycle=self.weights.cycle > 0)
         model, self.opt = acc.prepare(model, self.opt)
         if self.disc is not None:
             self.disc, self.opt_d = acc.prepare(self.disc, self.opt_d)
+        if self.critic is not None:
+            self.critic, self.opt_c = acc.prepare(self.critic, self.opt_c)
         batches = self._loader(self.data, start)
         reals = self._loader(self.real, start) if self.real is not None else None
         bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and acc.is_main_process),
@@ -328,6 +351,7 @@ class _Fit:
         model.train()
         center = self.anchor.latent_center(self.generator)
         cycle_scale = self._latent_variance() if self.weights.cycle > 0 else None
+        sampled_terms = self.weights.cycle > 0 or self.weights.realism > 0
         # Line-buffered, so the file can be watched during a run.
         stats_file = open(self.run_dir / STATS, "a", buffering=1) if acc.is_main_process else None
         try:
@@ -335,13 +359,15 @@ class _Fit:
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
-                    cycle_syn, cycle_target = self._cycle_pair(step) if cycle_scale is not None else (None, None)
-                    codes, rgb, raw, cycle_latents = model(x, self.generator, cycle_syn)
+                    sampled, sampled_latents = self._sampled_pair(step) if sampled_terms else (None, None)
+                    codes, rgb, raw, cycle_latents, decoded = model(x, self.generator, sampled)
                     losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size),
                                                          self.class_weights),
                               "latent": latent_loss(codes, center)}
                     if cycle_latents is not None:
-                        losses["cycle"] = latent_cycle_loss(cycle_latents, cycle_target, cycle_scale)
+                        losses["cycle"] = latent_cycle_loss(cycle_latents, sampled_latents, cycle_scale)
+                    if self.critic is not None:
+                        losses["realism"] = realism_loss(self.critic, decoded)
                     if self.weights.prior > 0:
                         losses["prior"] = prior_matching_loss(project_to_shell(codes[:, 0]))
                     if self.disc is not None:
@@ -352,6 +378,8 @@ class _Fit:
                 self.opt.step()
                 if self.disc is not None:
                     losses["d"] = self._disc_step(next(reals).to(acc.device), rgb.detach())
+                if self.critic is not None:
+                    losses["critic"] = self._critic_step(x, decoded.detach())
                 record = {"step": step + 1, "loss": float(loss.detach())}
                 record.update({k: float(v.detach()) for k, v in losses.items()})
                 if stats_file:
@@ -388,19 +416,28 @@ class _Fit:
         return w.float().var(0)
 
     @torch.no_grad()
-    def _cycle_pair(self, step: int) -> tuple[Synthesis, torch.Tensor]:
+    def _sampled_pair(self, step: int) -> tuple[Synthesis, torch.Tensor]:
         """G's pass at latents drawn as `synthgen sample` draws them, and those latents.
 
-        The sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z),
-        as if it were a domain file (AnchorStep, hard_decoded_input). It trains E to invert
-        exactly what `sample` writes, on latents spread like the prior, and (with
-        cycle_trains_regressor) R where `sample` reads it. Row k of a step is a pure function
-        of (seed, step, rank, k), so a resumed run sees the same latents.
+        The sampled-latent terms read it. The cycle: E must re-find z's latents from R's
+        decoded output on G(z), as if it were a domain file (AnchorStep, hard_decoded_input);
+        it trains E to invert exactly what `sample` writes, on latents spread like the prior,
+        and (with cycle_trains_regressor) R where `sample` reads it. The realism critic judges
+        that decoded output against the domain's files (realism.py). Row k of a step is a
+        pure function of (seed, step, rank, k), so a resumed run sees the same latents.
         """
         gen, b = self.generator, self.cfg.batch_size
         lo = (step * self.acc.num_processes + self.acc.process_index) * b
         target = gen.map(gen.sample_z(list(range(lo, lo + b)), seed=self.cfg.seed + CYCLE_SEED_OFFSET))
         return gen.synthesize(target, taps=(self.anchor.tap,)), target
+
+    def _critic_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        with self.acc.autocast():
+            c_loss = critic_loss(self.critic, real, fake, self.cfg.critic_r1)
+        self.opt_c.zero_grad(set_to_none=True)  # drops what the regressor's realism loss left on the critic
+        self.acc.backward(c_loss)
+        self.opt_c.step()
+        return c_loss.detach()
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():

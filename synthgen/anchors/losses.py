@@ -16,6 +16,7 @@ class LossWeights:
     adv: float  # lambda_adv: realism of the generated photo, needs real photos (eq. 6)
     prior: float = 0.0  # lambda_prior: batch moments of E's z match N(0, I) (z latent space only)
     cycle: float = 0.0  # lambda_cycle: E re-finds sampled latents from R's own decoded output (latent_cycle_loss)
+    realism: float = 0.0  # lambda_realism: R's decoded output at sampled latents looks like the domain's files (realism.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
