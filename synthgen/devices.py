@@ -1,7 +1,19 @@
-"""Where a job runs: the --device choice shared by every command that trains or translates."""
+"""Where a job runs: the --device choice shared by every command that trains or translates,
+and the CPU cores a process may use."""
 from __future__ import annotations
 
+import os
+
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def available_cpus() -> int:
+    """Cores this process may run on: its CPU affinity (what a container or `taskset` grants),
+    not the machine's count, which `os.cpu_count()` reports."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
 
 class DeviceError(ValueError):

@@ -41,13 +41,23 @@ def test_domain_subset_and_workers_give_the_same_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     one = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "a",
-                               "--domains", "seg,rgb"])
-    two = runner.invoke(main, ["toyfaces", "render", "--n", "5", "--size", "32", "--out", "b",
+                               "--domains", "seg,rgb", "--workers", "1"])
+    # 130 faces are three chunks of 64: two processes really run
+    two = runner.invoke(main, ["toyfaces", "render", "--n", "130", "--size", "32", "--out", "b",
                                "--domains", "seg,rgb", "--workers", "2"])
     assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
     assert sorted(p.name for p in Path("a").iterdir()) == ["rgb", "seg"]
     for path in Path("a").rglob("*.png"):
         assert path.read_bytes() == (Path("b") / path.relative_to("a")).read_bytes()
+
+
+def test_render_uses_the_cores_it_may_run_on_by_default():
+    from synthgen.devices import available_cpus
+    from synthgen.toyfaces.cli import render as render_command
+
+    workers = next(p for p in render_command.params if p.name == "workers")
+    assert workers.default == available_cpus()
+    assert "the cores this process may use" in " ".join(_run("--help").output.split())
 
 
 def test_bad_arguments_are_usage_errors():

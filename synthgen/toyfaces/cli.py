@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from synthgen.devices import available_cpus
 from synthgen.toyfaces.render import DOMAINS, MAX_SIZE, MIN_SIZE
 
 
@@ -40,8 +41,8 @@ def toyfaces() -> None:
               help="Index of the first sample (file names are sample indices).")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a contact sheet of the first 8 samples to this PNG.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Rendering processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=available_cpus(), show_default="the cores this process may use",
+              help="Rendering processes (each renders and writes its own chunks of 64 faces; the files do not depend on it).")
 def render(n, size, seed, out, domains, start_index, preview, workers) -> None:
     """Render N faces of SEED into OUT/<domain>/<index>.png (+ landmark .npy)."""
     from synthgen.toyfaces.export import render_to_folder

@@ -85,6 +85,7 @@ def render_to_folder(
     indices = list(range(start_index, start_index + n))
     jobs = [(out, seed, indices[i : i + chunk_size], size, domains, width)
             for i in range(0, n, chunk_size)]
+    workers = min(workers, len(jobs))  # a pool costs a process start each; never more than there are chunks
     with tqdm(total=n, unit="face", disable=not progress) as bar:
         if workers <= 1:
             for job in jobs:
