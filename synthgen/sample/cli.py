@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.sample.plan import IMAGE_FORMATS
+from synthgen.dataset.layout import IMAGE_FORMATS
 
 
 def _domains(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.atomic_files import writer_tmp
-from synthgen.sample.plan import domain_fields
+from synthgen.dataset.layout import domain_fields
 
 MANIFEST_VERSION = 1
 VERSION_KEY = b"synthgen.manifest_version"

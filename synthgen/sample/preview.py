@@ -12,8 +12,8 @@ from typing import Iterator
 
 from PIL import Image, ImageDraw
 
+from synthgen.dataset.layout import shard_paths
 from synthgen.sample.card import read_card
-from synthgen.sample.shard_writer import shard_paths
 from synthgen.sample.verify import NotADatasetError, expected_tasks
 
 LABEL_HEIGHT = 14

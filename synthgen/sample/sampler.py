@@ -28,12 +28,12 @@ from synthgen.sample.card import (
 )
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
+from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.sample.plan import (
-    SampleConfig, ShardTask, batches, blocks, domain_fields, estimate_sample_bytes, plan_shards, shards_for_rank,
-    step_size,
+    SampleConfig, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
 from synthgen.sample.quality import label_scores
-from synthgen.sample.shard_writer import ShardWriter, is_complete, shard_paths
+from synthgen.sample.shard_writer import ShardWriter
 from synthgen.seeding import index_rng, per_index_normal
 
 # synthgen.seeding streams (0: the latent z, 1: per-sample noise maps).

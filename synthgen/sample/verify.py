@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from synthgen.dataset.layout import ShardTask, read_stats, sample_key, shard_paths
 from synthgen.sample.card import read_card
-from synthgen.sample.plan import ShardTask, plan_shards, sample_key
-from synthgen.sample.shard_writer import read_stats, shard_paths
+from synthgen.sample.plan import plan_shards
 
 
 class NotADatasetError(Exception):
