@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from synthgen.anchors.spec import load_domain_spec
 from synthgen.celebamask import CLASS_ID, CLASS_NAMES
 from synthgen.cli import main
+from synthgen.dataset.card import spec_summary
 from synthgen.dataset.layout import domain_fields
 from synthgen.evaluation.consistency import label_consistency
 from synthgen.evaluation.errors import ConsistencyError
 from synthgen.evaluation.pairs import decode_photo, read_pairs, read_photos
 from synthgen.evaluation.segmenter import SegmenterConfig, predict, save_segmenter
 from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
-from synthgen.sample.card import spec_summary
 from synthgen.sample.encode import EncodeOptions, encode_image, encode_mask, encode_npy
 from tests.test_evaluation_data import fake_faces
 

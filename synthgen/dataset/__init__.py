@@ -1,5 +1,5 @@
 """The dataset format `synthgen sample` writes and every consumer reads.
 
 `layout` (keys, shard paths, field names per domain kind, the one rule for a complete
-shard).
+shard), `card` (dataset.json), `manifest` (the Parquet schema and its rows).
 """

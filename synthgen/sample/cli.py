@@ -82,7 +82,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
     command resumes (finished shards are skipped). Distributed: `accelerate launch -m
     synthgen.cli sample ...` (or torchrun with --device cpu); ranks take whole shards.
     """
-    from synthgen.sample.card import DatasetMismatchError
+    from synthgen.dataset.card import DatasetMismatchError
     from synthgen.sample.plan import PlanError, SampleConfig
     from synthgen.sample.sampler import SampleSetupError, describe_plan, prepare, sample_dataset
 

@@ -92,7 +92,7 @@ def encode_json(obj: dict[str, Any]) -> bytes:
 
 
 def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOptions) -> EncodedSample:
-    from synthgen.sample.manifest import manifest_row
+    from synthgen.dataset.manifest import manifest_row
 
     fields: dict[str, bytes] = {}
     for spec in specs:

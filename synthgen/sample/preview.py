@@ -12,9 +12,9 @@ from typing import Iterator
 
 from PIL import Image, ImageDraw
 
+from synthgen.dataset.card import expected_tasks, read_card
 from synthgen.dataset.layout import shard_paths
-from synthgen.sample.card import read_card
-from synthgen.sample.verify import NotADatasetError, expected_tasks
+from synthgen.sample.verify import NotADatasetError
 
 LABEL_HEIGHT = 14
 

@@ -23,12 +23,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from synthgen.sample.card import (
-    build_card, check_compatible, extend_card, read_card, spec_summary, write_card,
+from synthgen.dataset.card import (
+    build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
 )
-from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
-from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
+from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
+from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.plan import (
     SampleConfig, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
@@ -470,8 +470,6 @@ def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | No
 
 def write_merged_manifest(out_dir: Path) -> int:
     """manifest.parquet over every shard the card lists, in shard order; written last."""
-    from synthgen.sample.verify import expected_tasks
-
     card = read_card(out_dir)
     tasks = expected_tasks(card)
     missing = [t.name for t in tasks if not is_complete(out_dir, t)]

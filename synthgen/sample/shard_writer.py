@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from synthgen.atomic_files import writer_tmp
 from synthgen.dataset.layout import ShardStats, ShardTask, shard_paths
+from synthgen.dataset.manifest import rows_to_table, write_parquet_atomic
 from synthgen.sample.encode import EncodedSample
-from synthgen.sample.manifest import rows_to_table, write_parquet_atomic
 
 TAR_MTIME = 0  # fixed member timestamp: a tar's bytes depend on its content only
 TAR_MODE = 0o444

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from synthgen.dataset.card import expected_tasks, read_card
 from synthgen.dataset.layout import ShardTask, read_stats, sample_key, shard_paths
-from synthgen.sample.card import read_card
-from synthgen.sample.plan import plan_shards
 
 
 class NotADatasetError(Exception):
@@ -62,12 +61,6 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def expected_tasks(card: dict) -> list[ShardTask]:
-    size = card["config"]["shard_size"]
-    tasks = [t for start, stop in card["ranges"] for t in plan_shards(start, stop - start, size)]
-    return sorted(tasks, key=lambda t: t.shard)
 
 
 def expected_fields(card: dict) -> set[str]:
