@@ -113,7 +113,7 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
     the built-in generator: they were fit for it alone. The photo (rgb) never needs an anchor."""
     from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
     from synthgen.anchors.spec import DomainSpecError, load_domain_spec
-    from synthgen.sample.verify import file_sha256
+    from synthgen.dataset.verify import file_sha256
 
     folder = Path(anchors_dir) if anchors_dir else (default_anchors_dir() if builtin_generator else None)
     heads = []
