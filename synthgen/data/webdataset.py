@@ -99,13 +99,13 @@ def shard_pipeline(
     with_json: add the per-sample provenance dict (holds None values: default_collate
     cannot batch it, so leave it out for DataLoader batching).
     """
-    dataset = open_dataset(dataset_dir)
-    specs = dataset.specs
-    domains = list(domains or dataset.domains)
+    folder = open_dataset(dataset_dir)
+    specs = folder.specs
+    domains = list(domains or folder.domains)
     unknown = [d for d in domains if d not in specs]
     if unknown:
         raise ShardReaderError(f"domains {unknown} are not in this dataset (it has {', '.join(specs)})")
-    urls = [str(p) for p in (dataset.complete_shards() if shards is None else shards)]
+    urls = [str(p) for p in (folder.complete_shards() if shards is None else shards)]
     if not urls:
         raise ShardReaderError(f"{dataset_dir} has no complete shard yet: run or resume `synthgen sample`")
     world = _world_size()
