@@ -17,12 +17,13 @@ import click
 import torch
 import torch.nn.functional as F
 
-from synthgen.data.webdataset import complete_shards, read_dataset_card, shard_pipeline
+from synthgen.data.webdataset import shard_pipeline
+from synthgen.dataset.reader import open_dataset
 from synthgen.evaluation.segmenter import SegmenterConfig, UNet, save_segmenter
 from synthgen.metrics import ConfusionMatrix
 
 
-def loader(dataset: Path, shards: list[str], batch_size: int, workers: int, shuffle: int, seed: int = 0):
+def loader(dataset: Path, shards: list[Path], batch_size: int, workers: int, shuffle: int, seed: int = 0):
     pipe = shard_pipeline(dataset, domains=["rgb", "seg"], shards=shards, shuffle_buffer=shuffle, seed=seed)
     return torch.utils.data.DataLoader(pipe, batch_size=batch_size, num_workers=workers)
 
@@ -31,9 +32,9 @@ def train_segmentation(
     *, dataset: Path, steps: int = 500, batch_size: int = 16, lr: float = 2e-3, workers: int = 0,
     base_channels: int = 16, shuffle: int = 256, out: Path | None = None, log_every: int = 50,
 ) -> dict:
-    card = read_dataset_card(dataset)
-    class_names = card["config"]["domain_specs"]["seg"]["class_names"]
-    shards = complete_shards(dataset)
+    folder = open_dataset(dataset)
+    class_names = folder.specs["seg"]["class_names"]
+    shards = folder.complete_shards()
     if len(shards) < 2:
         raise click.UsageError("need at least 2 complete shards: all but the last train, the last evaluates")
     train_shards, eval_shards = shards[:-1], shards[-1:]

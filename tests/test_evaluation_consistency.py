@@ -10,14 +10,15 @@ from click.testing import CliRunner
 from synthgen.anchors.spec import load_domain_spec
 from synthgen.celebamask import CLASS_ID, CLASS_NAMES
 from synthgen.cli import main
+from synthgen.dataset.card import spec_summary
+from synthgen.dataset.layout import domain_fields
 from synthgen.evaluation.consistency import label_consistency
 from synthgen.evaluation.errors import ConsistencyError
 from synthgen.evaluation.pairs import decode_photo, read_pairs, read_photos
 from synthgen.evaluation.segmenter import SegmenterConfig, predict, save_segmenter
 from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
-from synthgen.sample.card import spec_summary
 from synthgen.sample.encode import EncodeOptions, encode_image, encode_mask, encode_npy
-from synthgen.sample.plan import domain_fields
+from tests.dataset_files import as_dataset
 from tests.test_evaluation_data import fake_faces
 
 SIZE = 32
@@ -33,16 +34,14 @@ def judge(tmp_path_factory):
 
 
 def write_dataset(root, photos, masks, image_format="png", domains=("rgb", "seg"), points=None):
-    """The folder `synthgen sample` writes: card with domain specs, one shard, its stats marker;
-    fields encoded by the sampler's own encoders."""
+    """The folder `synthgen sample` writes: card with domain specs, one shard, its completion
+    markers; fields encoded by the sampler's own encoders."""
     (root / "shards").mkdir(parents=True)
-    (root / "stats").mkdir()
     specs = {d: load_domain_spec(d) for d in domains}
     opts = EncodeOptions(image_format=image_format)
-    card = {"config": {"seed": 0, "truncation_psi": 1.0, "style_mix_prob": 0.0, "domains": list(domains),
-                       "image_format": image_format,
-                       "domain_specs": {d: spec_summary(s, domain_fields(s, image_format)) for d, s in specs.items()}}}
-    (root / "dataset.json").write_text(json.dumps(card))
+    config = {"seed": 0, "truncation_psi": 1.0, "style_mix_prob": 0.0, "domains": list(domains),
+              "image_format": image_format,
+              "domain_specs": {d: spec_summary(s, domain_fields(s, image_format)) for d, s in specs.items()}}
     with tarfile.open(root / "shards" / "000000.tar", "w") as tar:
         for i, (photo, mask) in enumerate(zip(photos, masks)):
             fields = {}
@@ -57,8 +56,7 @@ def write_dataset(root, photos, masks, image_format="png", domains=("rgb", "seg"
                 info = tarfile.TarInfo(f"{i:09d}.{name}")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    (root / "stats" / "000000.json").write_text("{}")
-    return root
+    return as_dataset(root, config, n_samples=len(photos), shard_size=len(photos))
 
 
 def encoded_photos(photos, image_format):

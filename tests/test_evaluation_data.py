@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dataset_files import as_dataset
 from synthgen.celebamask import CLASS_ID, PALETTE
-from synthgen.evaluation.pairs import Pairs, PairsError, read_pairs, shard_paths
+from synthgen.dataset.reader import find_shards
+from synthgen.evaluation.pairs import Pairs, PairsError, read_pairs
 
 # Left and right eyes share one colour: only position tells them apart.
 COLOURS = {"background": (30, 30, 60), "skin": (220, 170, 140), "l_eye": (20, 20, 20),
@@ -88,7 +90,7 @@ def test_folder_and_shards_read_the_same_pairs(tmp_path):
     pairs = fake_faces(10, size=24)
     folder = read_pairs(write_pair_folder(pairs, tmp_path / "folder"))
     shards = read_pairs(write_pair_shards(pairs, tmp_path / "sampled", shard_size=4))
-    assert len(shard_paths(tmp_path / "sampled")) == 3
+    assert len(find_shards(tmp_path / "sampled")) == 3
     for read in (folder, shards):
         np.testing.assert_array_equal(read.images, pairs.images)
         np.testing.assert_array_equal(read.masks, pairs.masks)  # palette PNG read as ids
@@ -114,8 +116,6 @@ def test_pairs_errors_name_the_problem(tmp_path):
 
 def test_sample_folder_reads_only_complete_shards(tmp_path):
     root = write_pair_shards(fake_faces(12, size=16), tmp_path / "sampled", shard_size=4)
-    (root / "stats").mkdir()
-    for s in (0, 2):  # shard 1 has no completion marker yet
-        (root / "stats" / f"{s:06d}.json").write_text("{}")
-    assert [p.name for p in shard_paths(root)] == ["000000.tar", "000002.tar"]
+    as_dataset(root, {}, n_samples=12, shard_size=4, complete=(0, 2))  # shard 1 has no completion marker yet
+    assert [p.name for p in find_shards(root)] == ["000000.tar", "000002.tar"]
     assert read_pairs(root).keys == [f"{i:09d}" for i in (0, 1, 2, 3, 8, 9, 10, 11)]

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from dataset_files import as_dataset
 from synthgen.cli import main
 from synthgen.evaluation.errors import LabelAccuracyError
 from synthgen.evaluation.label_accuracy import synthetic_label_accuracy
@@ -23,19 +24,16 @@ def png(mask: np.ndarray) -> bytes:
 
 
 def write_dataset(root, masks, config_extra=None):
-    """A `synthgen sample`-shaped folder: dataset.json, one shard, its stats marker."""
+    """A `synthgen sample`-shaped folder: dataset.json, one shard, its completion markers."""
     (root / "shards").mkdir(parents=True)
-    (root / "stats").mkdir()
     config = {"seed": SEED, "truncation_psi": 1.0, "style_mix_prob": 0.0, **(config_extra or {})}
-    (root / "dataset.json").write_text(json.dumps({"config": config}))
     with tarfile.open(root / "shards" / "000000.tar", "w") as tar:
         for i, mask in enumerate(masks):
             for field, data in (("rgb.png", png(np.zeros((32, 32), np.uint8))), ("seg.png", png(mask))):
                 info = tarfile.TarInfo(f"{i:09d}.{field}")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    (root / "stats" / "000000.json").write_text("{}")
-    return root
+    return as_dataset(root, config, n_samples=len(masks), shard_size=len(masks))
 
 
 def true_masks(n):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from synthgen.anchors.spec import load_domain_spec
-from synthgen.sample.manifest import MANIFEST_VERSION, VERSION_KEY, manifest_schema
+from synthgen.dataset.manifest import MANIFEST_VERSION, VERSION_KEY, manifest_schema
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 GOLDEN_DOMAINS = ("rgb", "seg", "sketch", "landmark")

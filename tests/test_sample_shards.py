@@ -11,12 +11,11 @@ import pytest
 from PIL import Image
 
 from synthgen.anchors.spec import load_domain_spec
+from synthgen.dataset.layout import is_complete, read_stats, sample_key, shard_paths
+from synthgen.dataset.manifest import manifest_schema
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays, encode_mask, sample_fields
-from synthgen.sample.manifest import manifest_schema
-from synthgen.sample.plan import (
-    COMPUTE_BLOCK, PlanError, batches, blocks, plan_shards, sample_key, shards_for_rank, step_size,
-)
-from synthgen.sample.shard_writer import ShardWriter, is_complete, read_stats, shard_paths
+from synthgen.sample.plan import COMPUTE_BLOCK, PlanError, batches, blocks, plan_shards, shards_for_rank, step_size
+from synthgen.sample.shard_writer import ShardWriter
 
 SPECS = [load_domain_spec(n) for n in ("rgb", "seg", "sketch", "landmark")]
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from sample_world import make_world, sample_args
 from synthgen.cli import main
-from synthgen.sample.verify import verify_dataset
+from synthgen.dataset.verify import verify_dataset
 
 
 @pytest.fixture(scope="module")

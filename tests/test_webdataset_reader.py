@@ -15,7 +15,8 @@ from PIL import Image
 
 from sample_world import make_world, sample_args
 from synthgen.cli import main
-from synthgen.data.webdataset import ShardReaderError, complete_shards, decode_mask, shard_pipeline
+from synthgen.data.webdataset import decode_mask, shard_pipeline
+from synthgen.dataset.reader import ShardReaderError, open_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +79,8 @@ def test_reader_errors_name_the_fix(dataset, tmp_path):
 
 def test_hugging_face_datasets_loads_the_shards(dataset, tmp_path):
     import datasets
-    ds = datasets.load_dataset("webdataset", data_files={"train": complete_shards(dataset)}, split="train",
+    shards = [str(p) for p in open_dataset(dataset).complete_shards()]
+    ds = datasets.load_dataset("webdataset", data_files={"train": shards}, split="train",
                                cache_dir=str(tmp_path / "hf"))
     assert len(ds) == 30
     row = ds[3]

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from synthgen.anchors.codecs import CorruptFileError, Source, extensions, read_file
 from synthgen.anchors.spec import DomainSpec
+from synthgen.dataset.reader import is_dataset, open_dataset, shard_members
 
 SHOW_SKIPPED = 5  # names of skipped files to report
 
@@ -43,12 +44,16 @@ class DomainItem:
 
 
 def list_items(spec: DomainSpec, data: str | Path, field: str | None = None) -> list[DomainItem]:
-    """Domain files under `data` (recursively, sorted), or members `<key>.<field>` of shards."""
+    """Domain files under `data` (recursively, sorted), or members `<key>.<field>` of shards:
+    one .tar, a dataset folder's complete shards, or every .tar under `data`."""
     root = Path(data)
     if not root.exists():
         raise DataFolderError(f"data path {root} does not exist; pass a folder of {spec.name} files or .tar shards")
     if field is not None:
-        shards = [root] if root.is_file() else sorted(root.rglob("*.tar"))
+        if root.is_file():
+            shards = [root]
+        else:
+            shards = open_dataset(root).complete_shards() if is_dataset(root) else sorted(root.rglob("*.tar"))
         if not shards:
             raise DataFolderError(f"no .tar shards in {root}; pass WebDataset shards, or drop --field for a plain folder")
         return [it for shard in shards for it in _shard_members(shard, field)]
@@ -60,13 +65,11 @@ def list_items(spec: DomainSpec, data: str | Path, field: str | None = None) -> 
 
 
 def _shard_members(shard: Path, field: str) -> list[DomainItem]:
-    suffix = "." + field
     try:
-        with tarfile.open(shard) as tar:
-            return [DomainItem(f"{shard}:{m.name}", shard, m.offset_data, m.size)
-                    for m in tar.getmembers() if m.isfile() and m.name.endswith(suffix)]
+        members = shard_members(shard)
     except (tarfile.TarError, OSError) as exc:
         raise DataFolderError(f"{shard}: not a readable tar shard ({exc})") from None
+    return [DomainItem(f"{shard}:{m.name}", shard, m.offset, m.size) for m in members if m.field == field]
 
 
 class DomainDataset(Dataset):

@@ -11,6 +11,7 @@ What the stock decoders get wrong for this data (REFERENCE.md, "WebDataset"):
 A decoded sample: {"__key__": "000001234", "<image domain>": float32 (C, H, W) in [0, 1],
 "<mask domain>": int64 (H, W) class ids, "<keypoints domain>": float32 (N, 2) x, y pixels,
 "<keypoints domain>_map": float32 (1, H, W) in [0, 1], "json": dict (with_json=True)}.
+The folder, its card and its complete shards come from synthgen.dataset.reader.
 """
 from __future__ import annotations
 
@@ -25,23 +26,8 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-
-class ShardReaderError(Exception):
-    """Shards that cannot be read as asked; the message says what to change."""
-
-
-def read_dataset_card(dataset_dir: Path | str) -> dict[str, Any]:
-    path = Path(dataset_dir) / "dataset.json"
-    if not path.is_file():
-        raise ShardReaderError(f"{dataset_dir} has no dataset.json: pass a folder written by `synthgen sample`")
-    return json.loads(path.read_text())
-
-
-def complete_shards(dataset_dir: Path | str) -> list[str]:
-    """Shards whose stats file exists (the completion marker), in shard order."""
-    root = Path(dataset_dir)
-    return [str(root / "shards" / f"{p.stem}.tar") for p in sorted((root / "stats").glob("*.json"))
-            if (root / "shards" / f"{p.stem}.tar").is_file()]
+from synthgen.dataset.layout import META_FIELD, picture_field, points_field
+from synthgen.dataset.reader import ShardReaderError, open_dataset
 
 
 def _image(data: bytes) -> Image.Image:
@@ -82,12 +68,10 @@ def decode_sample(sample: dict[str, Any], specs: dict[str, dict], domains: Seque
         elif spec["kind"] == "mask":
             out[name] = decode_mask(sample[fields[0]])
         else:
-            npy = next(f for f in fields if f.endswith(".npy"))
-            png = next(f for f in fields if f.endswith(".png"))
-            out[name] = decode_points(sample[npy])
-            out[f"{name}_map"] = decode_image(sample[png], 1)
+            out[name] = decode_points(sample[points_field(fields)])
+            out[f"{name}_map"] = decode_image(sample[picture_field(fields)], 1)
     if with_json:
-        out["json"] = json.loads(sample["json"])
+        out["json"] = json.loads(sample[META_FIELD])
     return out
 
 
@@ -103,10 +87,11 @@ def shard_pipeline(
     shuffle_buffer: int = 0,
     seed: int = 0,
     resampled: bool = False,
-    shards: Sequence[str] | None = None,
+    shards: Sequence[str | Path] | None = None,
     with_json: bool = False,
 ) -> wds.WebDataset:
-    """A WebDataset over a dataset folder's complete shards, split by rank and by worker.
+    """A WebDataset over a dataset folder's complete shards (or `shards`, a subset of them),
+    split by rank and by worker.
 
     domains: which domains to decode (default: all in dataset.json); shuffle_buffer: 0
     keeps index order, else shards and samples are shuffled (deterministically by seed);
@@ -114,13 +99,13 @@ def shard_pipeline(
     with_json: add the per-sample provenance dict (holds None values: default_collate
     cannot batch it, so leave it out for DataLoader batching).
     """
-    card = read_dataset_card(dataset_dir)
-    specs = card["config"]["domain_specs"]
-    domains = list(domains or card["config"]["domains"])
+    folder = open_dataset(dataset_dir)
+    specs = folder.specs
+    domains = list(domains or folder.domains)
     unknown = [d for d in domains if d not in specs]
     if unknown:
         raise ShardReaderError(f"domains {unknown} are not in this dataset (it has {', '.join(specs)})")
-    urls = list(shards) if shards is not None else complete_shards(dataset_dir)
+    urls = [str(p) for p in (folder.complete_shards() if shards is None else shards)]
     if not urls:
         raise ShardReaderError(f"{dataset_dir} has no complete shard yet: run or resume `synthgen sample`")
     world = _world_size()

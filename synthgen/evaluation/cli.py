@@ -180,7 +180,7 @@ def labels_command(dataset, n, out):
     DATASET is a `synthgen sample` folder made with the built-in generator, --truncation 1
     and no style mixing: each sample's true mask is the ToyFaces render of its own z.
     """
-    from synthgen.data.webdataset import ShardReaderError
+    from synthgen.dataset.reader import ShardReaderError
     from synthgen.evaluation.label_accuracy import synthetic_label_accuracy
 
     with user_errors():

@@ -13,13 +13,15 @@ sampled photos in which the judge sees a class (at least `min_pixels` pixels, de
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
+from synthgen.dataset.card import CARD_NAME
+from synthgen.dataset.layout import picture_field, points_field
+from synthgen.dataset.reader import NotADatasetError, find_shards, open_dataset
 from synthgen.evaluation.errors import ConsistencyError, PairsError
-from synthgen.evaluation.pairs import card_fields, iter_shard_pairs, shard_paths
+from synthgen.evaluation.pairs import card_fields, iter_shard_pairs
 from synthgen.metrics import ConfusionMatrix
 
 PRESENCE_THRESHOLD = 0.01  # classes the judge sees in at least 1 % of photos
@@ -49,13 +51,13 @@ def _load_judge(loader, path: Path, device: str, what: str, fix: str):
 
 
 def _dataset_specs(dataset_dir: Path, needed: tuple[str, ...] = ("rgb", "seg")) -> dict:
-    card_path = dataset_dir / "dataset.json"
-    if not card_path.is_file():
-        raise ConsistencyError(f"{dataset_dir} has no dataset.json: pass a folder written by `synthgen sample`")
     try:
-        specs = json.loads(card_path.read_text())["config"]["domain_specs"]
+        specs = open_dataset(dataset_dir).specs
+    except NotADatasetError as exc:
+        raise ConsistencyError(str(exc)) from None
     except (ValueError, KeyError, TypeError):
-        raise ConsistencyError(f"{card_path} records no domain specs: pass a folder written by `synthgen sample`") from None
+        raise ConsistencyError(f"{dataset_dir / CARD_NAME} records no domain specs: "
+                               "pass a folder written by `synthgen sample`") from None
     missing = [d for d in needed if d not in specs]
     if missing:
         raise ConsistencyError(
@@ -96,7 +98,7 @@ def label_consistency(
             "pass a judge trained on the dataset's label set"
         )
 
-    tars = shard_paths(dataset_dir)
+    tars = find_shards(dataset_dir)
     if not tars:
         raise ConsistencyError(f"{dataset_dir} has no complete shard yet: run or resume `synthgen sample`")
     try:
@@ -177,13 +179,13 @@ def format_consistency(report: dict) -> str:
     return f"{header}\n{format_table(['class (' + threshold + ')', 'presence', 'IoU'], rows)}"
 
 
-def _iter_photo_points(tars, photo_fields, points_field):
+def _iter_photo_points(tars, photo_fields, points_name):
     """(photo (H, W, 3) uint8, points (K, 2) float32) of every sample holding both fields."""
     import io
 
     from synthgen.evaluation.pairs import decode_photo, iter_shard_members
 
-    for _, _, photo, raw_points in iter_shard_members(tars, photo_fields, points_field):
+    for _, _, photo, raw_points in iter_shard_members(tars, photo_fields, points_name):
         points = np.load(io.BytesIO(raw_points), allow_pickle=False).astype(np.float32)
         yield decode_photo(photo), points
 
@@ -203,8 +205,8 @@ def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: 
     if int(specs["landmark"].get("num_points", -1)) != k:
         raise ConsistencyError(f"landmark judge {detector_path} predicts {k} points, the dataset's landmark domain "
                                f"has {specs['landmark'].get('num_points')}: pass a detector of the same points")
-    photo_fields = (specs["rgb"]["fields"][0],)
-    points_field = next(f for f in specs["landmark"]["fields"] if f.endswith(".npy"))
+    photo_fields = (picture_field(specs["rgb"]["fields"]),)
+    points_name = points_field(specs["landmark"]["fields"])
     errors, photos, labels = [], [], []
 
     def score():
@@ -215,7 +217,7 @@ def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: 
             raise ConsistencyError(f"{dataset_dir}: {exc}") from None
 
     count = 0
-    for photo, points in _iter_photo_points(shard_paths(dataset_dir), photo_fields, points_field):
+    for photo, points in _iter_photo_points(find_shards(dataset_dir), photo_fields, points_name):
         photos.append(photo)
         labels.append(points)
         count += 1
@@ -227,7 +229,7 @@ def landmark_consistency(dataset_dir: str | Path, detector_path: str | Path, n: 
     if photos:
         score()
     if count == 0 or (n and count < n):
-        raise ConsistencyError(f"{dataset_dir} holds {count} samples with {photo_fields[0]} and {points_field}"
+        raise ConsistencyError(f"{dataset_dir} holds {count} samples with {photo_fields[0]} and {points_name}"
                                + (f", {n} were asked for: lower --n" if n else ""))
     per_point = np.concatenate(errors)
     return {"samples": count, "landmark_judge": str(detector_path), "landmark_judge_sha256": _sha256(detector_path),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synthgen.celebamask import CLASS_NAMES
-from synthgen.data.webdataset import read_dataset_card
+from synthgen.dataset.reader import open_dataset
 from synthgen.evaluation.errors import LabelAccuracyError
 from synthgen.evaluation.pairs import read_pairs
 from synthgen.metrics import ConfusionMatrix
@@ -20,8 +20,7 @@ from synthgen.toyfaces import render_batch, seed_to_z
 
 def synthetic_label_accuracy(dataset_dir: str | Path, n: int | None = None, chunk: int = 256) -> dict:
     """mIoU, pixel accuracy and per-class IoU of a dataset's `seg` against render_seg(z)."""
-    card = read_dataset_card(dataset_dir)
-    config = card.get("config", {})
+    config = open_dataset(dataset_dir).card.get("config", {})
     if config.get("truncation_psi", 1.0) != 1.0 or config.get("style_mix_prob", 0.0) != 0.0:
         raise LabelAccuracyError(
             f"{dataset_dir} was sampled with truncation or style mixing: its latents are not the "

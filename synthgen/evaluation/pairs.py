@@ -3,10 +3,11 @@
 Two layouts:
 - folder: DIR/rgb/<stem>.png (or .jpg/.webp) and DIR/seg/<stem>.png with the same stems
   (what `synthgen toyfaces render` writes, and what a user's real dataset looks like);
-- shards: WebDataset tars as `synthgen sample` writes them (DIR/shards/*.tar, DIR/*.tar,
-  or one .tar), fields `<key>.rgb.png` (or the `.jpg` / `.webp` of `--image-format`) and
-  `<key>.seg.png`. A folder with a dataset card (dataset.json) is read with the field
-  names its card records for the rgb and seg domains.
+- shards: WebDataset tars as `synthgen sample` writes them, found and read by
+  synthgen.dataset.reader (a dataset folder's complete shards, else DIR/shards/*.tar,
+  DIR/*.tar, or one .tar), fields `<key>.rgb.png` (or the `.jpg` / `.webp` of
+  `--image-format`) and `<key>.seg.png`. A folder with a dataset card (dataset.json) is
+  read with the field names its card records for the rgb and seg domains.
 
 Masks are single-channel PNGs whose pixel value is the class id (often palette mode P):
 they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
@@ -14,14 +15,15 @@ they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
 from __future__ import annotations
 
 import io
-import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from synthgen.dataset.card import CARD_NAME, read_card
+from synthgen.dataset.layout import picture_field
+from synthgen.dataset.reader import find_shards, iter_samples
 from synthgen.evaluation.errors import PairsError
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -84,33 +86,14 @@ def read_pair_folder(root: str | Path, n: int | None = None, size: int | None = 
     return _stack(images, labels, keys, root)
 
 
-def shard_paths(source: str | Path) -> list[Path]:
-    """Tar files of a dataset folder (DIR/shards/*.tar or DIR/*.tar) or a single tar; in a
-    `synthgen sample` folder (one with stats/), only the complete shards."""
-    source = Path(source)
-    if source.is_file() and source.suffix == ".tar":
-        return [source]
-    if (source / "stats").is_dir():
-        # a `synthgen sample` folder: only shards with a completion marker count
-        from synthgen.data.webdataset import complete_shards
-
-        return [Path(p) for p in complete_shards(source)]
-    for folder in (source / "shards", source):
-        tars = sorted(folder.glob("*.tar")) if folder.is_dir() else []
-        if tars:
-            return tars
-    return []
-
-
 def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg") -> tuple[tuple[str, ...], str]:
     """(photo fields, mask field) of a shard set: those the dataset card of `source` records
     for the `photo` and `mask` domains (mask None: the photo alone is needed), or any photo
     field and seg.png where there is no card (or one that records no domain specs)."""
-    card_path = Path(source) / "dataset.json"
-    if not card_path.is_file():
-        return SHARD_PHOTO_FIELDS, MASK_FIELD
+    card_path = Path(source) / CARD_NAME
     try:
-        specs = json.loads(card_path.read_text()).get("config", {}).get("domain_specs")
+        card = read_card(Path(source))
+        specs = card.get("config", {}).get("domain_specs") if card is not None else None
     except (ValueError, AttributeError):
         raise PairsError(f"{card_path} is not a `synthgen sample` dataset card (not a JSON object)") from None
     if not specs:
@@ -122,31 +105,17 @@ def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg"
             f"{source} has no {' and no '.join(missing)} domain (it has {', '.join(specs) or 'none'}): "
             f"sample it with --domains {','.join(wanted)}"
         )
-    return (specs[photo]["fields"][0],), (specs[mask]["fields"][0] if mask else MASK_FIELD)
+    return (picture_field(specs[photo]["fields"]),), (picture_field(specs[mask]["fields"]) if mask else MASK_FIELD)
 
 
 def iter_shard_members(tars: list[Path], photo_fields: tuple[str, ...], other_field: str):
     """(tar path, key, photo bytes, other field's bytes) of every sample holding a photo field
-    and `other_field`, in shard and key order.
-
-    WebDataset's rule: a member name splits into key and field at the first dot.
-    """
+    and `other_field`, in shard and key order."""
     for tar_path in tars:
-        pending: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(tar_path) as tar:
-            for member in tar:
-                if not member.isfile() or "." not in member.name:
-                    continue
-                key, fieldname = member.name.split(".", 1)
-                if fieldname in photo_fields:
-                    fieldname = "photo"
-                elif fieldname != other_field:
-                    continue
-                sample = pending.setdefault(key, {})
-                sample[fieldname] = tar.extractfile(member).read()
-                if len(sample) == 2:
-                    del pending[key]
-                    yield tar_path, key, sample["photo"], sample[other_field]
+        for key, fields in iter_samples(tar_path, (*photo_fields, other_field)):
+            photo = next((fields[f] for f in photo_fields if f in fields), None)
+            if photo is not None and other_field in fields:
+                yield tar_path, key, photo, fields[other_field]
 
 
 def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS,
@@ -183,7 +152,7 @@ def read_pairs(source: str | Path, n: int | None = None, size: int | None = None
     if (source / "rgb").is_dir() and (source / "seg").is_dir():
         pairs = read_pair_folder(source, n, size)
     else:
-        tars = shard_paths(source)
+        tars = find_shards(source)
         if not tars:
             raise PairsError(
                 f"{source} holds neither rgb/ + seg/ folders nor WebDataset shards (shards/*.tar)"
@@ -211,18 +180,16 @@ def read_photos(source: str | Path, n: int | None = None, size: int = 64) -> np.
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if folder.is_dir() else []
     if files:
         return np.stack([decode_photo(p, size) for p in files[:n]])
-    tars = shard_paths(source)
+    tars = find_shards(source)
     if not tars:
         raise PairsError(f"{source} holds no photos (*.png, *.jpg, *.webp), rgb/ folder or shards")
     photo_fields = card_fields(source, mask=None)[0] if source.is_dir() else SHARD_PHOTO_FIELDS
     photos = []
     for tar_path in tars:
-        with tarfile.open(tar_path) as tar:
-            for member in tar:
-                if member.isfile() and member.name.split(".", 1)[-1] in photo_fields:
-                    photos.append(decode_photo(tar.extractfile(member).read(), size))
-                    if n and len(photos) >= n:
-                        return np.stack(photos)
+        for _, fields in iter_samples(tar_path, photo_fields):
+            photos += [decode_photo(fields[f], size) for f in photo_fields if f in fields]
+            if n and len(photos) >= n:
+                return np.stack(photos[:n])
     if not photos:
         raise PairsError(f"{source}: no {' or '.join(photo_fields)} field in its shards")
     return np.stack(photos)

@@ -2,6 +2,6 @@
 
 Modules, one stage each: `plan` (which indices go to which shard and rank), `sampler`
 (the device loop), `encode` (arrays -> file bytes, in a worker pool), `shard_writer`
-(tar + manifest + stats, atomically), `manifest` (the Parquet schema), `card`
-(dataset.json), `verify`, `preview`, `cli`.
+(tar + manifest + stats, atomically), `quality` (label scores), `cli` (`synthgen sample`,
+`verify`, `preview`). The format they write, and its readers, are synthgen.dataset's.
 """

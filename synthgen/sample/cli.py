@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.sample.plan import IMAGE_FORMATS
+from synthgen.dataset.layout import IMAGE_FORMATS
 
 
 def _domains(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -82,7 +82,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
     command resumes (finished shards are skipped). Distributed: `accelerate launch -m
     synthgen.cli sample ...` (or torchrun with --device cpu); ranks take whole shards.
     """
-    from synthgen.sample.card import DatasetMismatchError
+    from synthgen.dataset.card import DatasetMismatchError
     from synthgen.sample.plan import PlanError, SampleConfig
     from synthgen.sample.sampler import SampleSetupError, describe_plan, prepare, sample_dataset
 
@@ -109,7 +109,8 @@ def verify(dataset: Path) -> None:
     Exits nonzero when a shard is missing or corrupt; rerun the `synthgen sample`
     command to redo missing shards.
     """
-    from synthgen.sample.verify import NotADatasetError, verify_dataset
+    from synthgen.dataset.reader import NotADatasetError
+    from synthgen.dataset.verify import verify_dataset
 
     try:
         report = verify_dataset(dataset)
@@ -130,8 +131,8 @@ def verify(dataset: Path) -> None:
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True, help="Tile side in pixels.")
 def preview(dataset: Path, n_samples: int, out_path: Path, size: int) -> None:
     """Contact sheet of DATASET: one row per sample, one column per domain, read from the shards."""
-    from synthgen.sample.preview import render_preview
-    from synthgen.sample.verify import NotADatasetError
+    from synthgen.dataset.preview import render_preview
+    from synthgen.dataset.reader import NotADatasetError
 
     try:
         rows = render_preview(dataset, n_samples=n_samples, out_path=out_path, tile=size)

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from synthgen.landmarks68 import draw_landmarks
-from synthgen.sample.plan import domain_fields, sample_key
+from synthgen.dataset.layout import META_FIELD, domain_fields, picture_field, points_field, sample_key
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class EncodedSample:
 
 def sample_fields(specs: Sequence[Any], image_format: str) -> list[str]:
     names = [f for spec in specs for f in domain_fields(spec, image_format)]
-    return sorted(names + ["json"])
+    return sorted(names + [META_FIELD])
 
 
 def encode_png(image: Image.Image, level: int) -> bytes:
@@ -92,22 +92,23 @@ def encode_json(obj: dict[str, Any]) -> bytes:
 
 
 def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOptions) -> EncodedSample:
-    from synthgen.sample.manifest import manifest_row
+    from synthgen.dataset.manifest import manifest_row
 
     fields: dict[str, bytes] = {}
     for spec in specs:
         arrays = sample.arrays[spec.name]
+        names = domain_fields(spec, opts.image_format)
         if spec.kind == "image":
-            fields[domain_fields(spec, opts.image_format)[0]] = encode_image(arrays["image"], opts)
+            fields[names[0]] = encode_image(arrays["image"], opts)
         elif spec.kind == "mask":
-            fields[f"{spec.name}.png"] = encode_mask(arrays["mask"], spec.palette, opts.png_level)
+            fields[names[0]] = encode_mask(arrays["mask"], spec.palette, opts.png_level)
         else:
             # The map is drawn here from the points as written, so .npy and .png always agree.
             drawn = draw_landmarks(arrays["points"], arrays["map"].shape[-1], spec.skeleton)
-            fields[f"{spec.name}.npy"] = encode_npy(arrays["points"])
-            fields[f"{spec.name}.png"] = encode_png(Image.fromarray(drawn), opts.png_level)
+            fields[points_field(names)] = encode_npy(arrays["points"])
+            fields[picture_field(names)] = encode_png(Image.fromarray(drawn), opts.png_level)
     key = sample_key(sample.index)
-    fields["json"] = encode_json({"key": key, "index": sample.index, **sample.meta})
+    fields[META_FIELD] = encode_json({"key": key, "index": sample.index, **sample.meta})
     row = manifest_row(sample, fields, specs, opts.image_format)
     return EncodedSample(key, sample.index, fields, row)
 

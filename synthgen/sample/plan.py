@@ -1,8 +1,9 @@
-"""Which sample indices form which shard, and which rank writes it.
+"""Which shards a run writes, and which rank writes each.
 
-A shard covers a fixed, absolute index range [s * shard_size, (s + 1) * shard_size), so
-its content never depends on how many processes ran or where a run started; ranks take
-whole shards (shard s -> rank s mod world_size), the unit of work and of recovery.
+A shard covers a fixed, absolute index range [s * shard_size, (s + 1) * shard_size)
+(synthgen.dataset.layout), so its content never depends on how many processes ran or where
+a run started; ranks take whole shards (shard s -> rank s mod world_size), the unit of work
+and of recovery.
 """
 from __future__ import annotations
 
@@ -10,31 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-KEY_DIGITS = 9  # keys are zero-padded indices with no dots: WebDataset splits at the first dot
-SHARD_DIGITS = 6
-
-IMAGE_FORMATS = ("png", "webp", "jpeg")
-# The file extension written for each image format (WebDataset and HF decode by extension).
-IMAGE_EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
-
-
-def sample_key(index: int) -> str:
-    return f"{int(index):0{KEY_DIGITS}d}"
-
-
-def domain_fields(spec, image_format: str) -> list[str]:
-    """The field names a domain writes; readers and verify expect exactly these."""
-    if spec.kind == "image":
-        return [f"{spec.name}.{IMAGE_EXTENSIONS[image_format]}"]
-    if spec.kind == "mask":
-        return [f"{spec.name}.png"]
-    if spec.kind == "keypoints":
-        return [f"{spec.name}.npy", f"{spec.name}.png"]
-    raise ValueError(f"domain {spec.name!r} has unknown kind {spec.kind!r}")
-
-
-def shard_name(shard: int) -> str:
-    return f"{int(shard):0{SHARD_DIGITS}d}"
+from synthgen.dataset.layout import ShardTask, shard_tasks
 
 
 @dataclass(frozen=True)
@@ -67,21 +44,6 @@ class SampleConfig:
         return self.start_index + self.n_samples
 
 
-@dataclass(frozen=True)
-class ShardTask:
-    shard: int
-    first_index: int
-    count: int
-
-    @property
-    def name(self) -> str:
-        return shard_name(self.shard)
-
-    @property
-    def indices(self) -> range:
-        return range(self.first_index, self.first_index + self.count)
-
-
 class PlanError(ValueError):
     """A sample range that cannot be cut into shards; the message says how to fix it."""
 
@@ -96,11 +58,7 @@ def plan_shards(start_index: int, n_samples: int, shard_size: int) -> list[Shard
             f"--start-index {start_index} is not a multiple of the shard size {shard_size}: "
             "shards cover fixed index ranges, so start at a shard boundary"
         )
-    stop = start_index + n_samples
-    tasks = []
-    for first in range(start_index, stop, shard_size):
-        tasks.append(ShardTask(first // shard_size, first, min(shard_size, stop - first)))
-    return tasks
+    return shard_tasks(start_index, start_index + n_samples, shard_size)
 
 
 def shards_for_rank(tasks: Sequence[ShardTask], rank: int, world_size: int) -> list[ShardTask]:

@@ -23,17 +23,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from synthgen.sample.card import (
-    build_card, check_compatible, extend_card, read_card, spec_summary, write_card,
+from synthgen.dataset.card import (
+    build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
 )
+from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
+from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
-from synthgen.sample.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.sample.plan import (
-    SampleConfig, ShardTask, batches, blocks, domain_fields, estimate_sample_bytes, plan_shards, shards_for_rank,
-    step_size,
+    SampleConfig, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
 from synthgen.sample.quality import label_scores
-from synthgen.sample.shard_writer import ShardWriter, is_complete, shard_paths
+from synthgen.sample.shard_writer import ShardWriter
 from synthgen.seeding import index_rng, per_index_normal
 
 # synthgen.seeding streams (0: the latent z, 1: per-sample noise maps).
@@ -113,7 +113,7 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
     the built-in generator: they were fit for it alone. The photo (rgb) never needs an anchor."""
     from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
     from synthgen.anchors.spec import DomainSpecError, load_domain_spec
-    from synthgen.sample.verify import file_sha256
+    from synthgen.dataset.verify import file_sha256
 
     folder = Path(anchors_dir) if anchors_dir else (default_anchors_dir() if builtin_generator else None)
     heads = []
@@ -470,8 +470,6 @@ def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | No
 
 def write_merged_manifest(out_dir: Path) -> int:
     """manifest.parquet over every shard the card lists, in shard order; written last."""
-    from synthgen.sample.verify import expected_tasks
-
     card = read_card(out_dir)
     tasks = expected_tasks(card)
     missing = [t.name for t in tasks if not is_complete(out_dir, t)]

@@ -2,7 +2,8 @@
 
 Everything is written under a temporary name and renamed when complete, in the order
 tar -> manifest -> stats. The stats file is the completion marker (img2dataset's rule):
-a shard without it is redone by the next run, whatever else of it exists.
+a shard that is not complete by its rule (synthgen.dataset.layout.is_complete) is redone by
+the next run, whatever else of it exists.
 
 Reproducible tars: members in sorted order (keys ascending, fields by name), fixed
 mtime, owner and mode, so the same samples give the same bytes and the same sha256.
@@ -15,58 +16,19 @@ import json
 import os
 import tarfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from synthgen.atomic_files import writer_tmp
+from synthgen.dataset.layout import ShardStats, ShardTask, shard_paths
+from synthgen.dataset.manifest import rows_to_table, write_parquet_atomic
 from synthgen.sample.encode import EncodedSample
-from synthgen.sample.manifest import rows_to_table, write_parquet_atomic
-from synthgen.sample.plan import ShardTask
 
 TAR_MTIME = 0  # fixed member timestamp: a tar's bytes depend on its content only
 TAR_MODE = 0o444
-
-
-def shard_paths(out_dir: Path, shard_name: str) -> dict[str, Path]:
-    return {
-        "tar": out_dir / "shards" / f"{shard_name}.tar",
-        "manifest": out_dir / "manifests" / f"{shard_name}.parquet",
-        "stats": out_dir / "stats" / f"{shard_name}.json",
-    }
-
-
-@dataclass
-class ShardStats:
-    shard: int
-    first_index: int
-    count: int
-    bytes: int
-    sha256: str
-    seconds: float
-    rank: int = 0  # the process that wrote it
-
-
-def read_stats(path: Path) -> ShardStats | None:
-    try:
-        return ShardStats(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def is_complete(out_dir: Path, task: ShardTask) -> bool:
-    """A shard is done when its stats exist and describe exactly this task's index range."""
-    paths = shard_paths(out_dir, task.name)
-    stats = read_stats(paths["stats"])
-    return (
-        stats is not None
-        and stats.first_index == task.first_index
-        and stats.count == task.count
-        and paths["tar"].exists()
-        and paths["manifest"].exists()
-    )
 
 
 class _HashingFile:

@@ -26,14 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.atomic_files import writer_tmp
-from synthgen.sample.plan import domain_fields
+from synthgen.dataset.layout import domain_fields, sample_key
 
 MANIFEST_VERSION = 1
 VERSION_KEY = b"synthgen.manifest_version"
 DOMAINS_KEY = b"synthgen.domains"
 
 COMMON_COLUMNS = [
-    ("key", pa.string()),  # zero-padded index, the WebDataset key
+    ("key", pa.string()),  # the WebDataset key (layout.sample_key)
     ("index", pa.int64()),
     ("shard", pa.int32()),
     ("seed", pa.int64()),  # base seed of the dataset
@@ -82,10 +82,9 @@ def class_fractions(mask: np.ndarray, num_classes: int) -> list[float]:
 
 
 def manifest_row(sample: Any, fields: dict[str, bytes], specs: Sequence[Any], image_format: str) -> dict:
-
     meta = sample.meta
     row: dict[str, Any] = {
-        "key": f"{sample.index:09d}",
+        "key": sample_key(sample.index),
         "index": sample.index,
         "shard": meta["shard"],
         "seed": meta["seed"],

@@ -15,13 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from synthgen.sample.card import read_card
-from synthgen.sample.plan import ShardTask, plan_shards, sample_key
-from synthgen.sample.shard_writer import read_stats, shard_paths
-
-
-class NotADatasetError(Exception):
-    """The folder has no dataset.json: it was not written by `synthgen sample`."""
+from synthgen.dataset.layout import MERGED_MANIFEST, META_FIELD, ShardTask, read_stats, sample_key, shard_paths
+from synthgen.dataset.reader import open_dataset, shard_members
 
 
 @dataclass
@@ -48,7 +43,7 @@ class VerifyReport:
 
     def lines(self) -> list[str]:
         out = [f"{s.shard}: {s.status}: {'; '.join(s.problems)}" for s in self.shards if s.status != "ok"]
-        out += [f"manifest.parquet: {p}" for p in self.merged_problems]
+        out += [f"{MERGED_MANIFEST}: {p}" for p in self.merged_problems]
         counts = self.counts()
         out.append(
             f"{len(self.shards)} shards: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("ok", "missing", "corrupt"))
@@ -64,15 +59,9 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def expected_tasks(card: dict) -> list[ShardTask]:
-    size = card["config"]["shard_size"]
-    tasks = [t for start, stop in card["ranges"] for t in plan_shards(start, stop - start, size)]
-    return sorted(tasks, key=lambda t: t.shard)
-
-
 def expected_fields(card: dict) -> set[str]:
     specs = card["config"]["domain_specs"]
-    return {f for spec in specs.values() for f in spec["fields"]} | {"json"}
+    return {f for spec in specs.values() for f in spec["fields"]} | {META_FIELD}
 
 
 def check_shard(out_dir: Path, task: ShardTask, fields: set[str]) -> ShardCheck:
@@ -108,12 +97,10 @@ def check_shard(out_dir: Path, task: ShardTask, fields: set[str]) -> ShardCheck:
 def _check_members(tar_path: Path, keys: list[str], fields: set[str]) -> list[str]:
     seen: dict[str, set[str]] = defaultdict(set)
     order = []
-    with tarfile.open(tar_path, "r:") as tar:
-        for member in tar:
-            key, _, name = member.name.partition(".")
-            if not order or order[-1] != key:
-                order.append(key)
-            seen[key].add(name)
+    for member in shard_members(tar_path):
+        if not order or order[-1] != member.key:
+            order.append(member.key)
+        seen[member.key].add(member.field)
     problems = []
     if order != keys:
         problems.append(f"tar holds {len(order)} keys, expected {len(keys)} in index order")
@@ -125,14 +112,12 @@ def _check_members(tar_path: Path, keys: list[str], fields: set[str]) -> list[st
 
 def verify_dataset(out_dir: Path | str) -> VerifyReport:
     out_dir = Path(out_dir)
-    card = read_card(out_dir)
-    if card is None:
-        raise NotADatasetError(f"{out_dir} has no dataset.json: point verify at a folder written by `synthgen sample`")
-    fields = expected_fields(card)
-    tasks = expected_tasks(card)
+    dataset = open_dataset(out_dir, fix="point verify at a folder written by `synthgen sample`")
+    fields = expected_fields(dataset.card)
+    tasks = dataset.shards()
     checks = [check_shard(out_dir, t, fields) for t in tasks]
     merged_problems = []
-    merged = out_dir / "manifest.parquet"
+    merged = out_dir / MERGED_MANIFEST
     expected_rows = sum(t.count for t in tasks)
     if not merged.exists():
         merged_problems.append("missing (written when every shard is complete)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from synthgen import __version__
+from synthgen.dataset.layout import ShardTask, shard_tasks
 
 CARD_NAME = "dataset.json"
 CARD_FORMAT = "synthgen-dataset"
@@ -58,10 +59,19 @@ def build_card(
 
 
 def read_card(out_dir: Path) -> dict[str, Any] | None:
+    """The card of a folder; None where it has none (a new output folder, a folder of
+    shards from elsewhere): readers that need a dataset refuse it (reader.open_dataset)."""
     path = Path(out_dir) / CARD_NAME
     if not path.exists():
         return None
     return json.loads(path.read_text())
+
+
+def expected_tasks(card: dict) -> list[ShardTask]:
+    """Every shard the card's index ranges cover, in shard order."""
+    size = card["config"]["shard_size"]
+    tasks = [t for start, stop in card["ranges"] for t in shard_tasks(start, stop, size)]
+    return sorted(tasks, key=lambda t: t.shard)
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
