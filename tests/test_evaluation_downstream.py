@@ -52,3 +52,28 @@ def test_downstream_command_writes_json_and_is_deterministic(folders, tmp_path):
     assert "ratio" in second.output
     too_many = CliRunner().invoke(main, args[:-6] + ["--n", "500", "--steps", "1"])
     assert too_many.exit_code == 1 and "lower --n" in too_many.output
+
+
+def test_teacher_arm_relabels_the_synthetic_photos(folders, tmp_path):
+    """The teacher arm trains on the synthetic photos with a reference segmenter's masks: on
+    photos whose own labels are wrong, it scores above the synthetic arm."""
+    from synthgen.evaluation.pairs import read_pairs
+    from synthgen.evaluation.segmenter import SegmenterConfig, save_segmenter
+    from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
+
+    torch.set_num_threads(1)
+    judge, _ = train_segmenter(read_pairs(folders["real"]), TrainConfig(steps=80, batch_size=8),
+                               SegmenterConfig(num_classes=19, train_size=24), progress=False)
+    path = save_segmenter(judge, tmp_path / "judge.safetensors")
+    kwargs = dict(real=folders["real"], test=folders["test"], n=24, steps=60, batch_size=8, seed=0, progress=False)
+    result = run_downstream(synthetic=folders["bad"], teacher=path, **kwargs)
+    assert result["miou_teacher"] > result["miou_synthetic"]
+    assert result["ratio_to_teacher"] == pytest.approx(result["miou_synthetic"] / result["miou_teacher"])
+    assert result["miou_real"] == run_downstream(synthetic=folders["bad"], **kwargs)["miou_real"]
+    text = format_downstream(result)
+    assert "ratio mIoU synthetic / teacher" in text and "teacher" in text.splitlines()[1]
+    with pytest.raises(Exception, match="classes"):
+        other, _ = train_segmenter(read_pairs(folders["real"]), TrainConfig(steps=1, batch_size=8),
+                                   SegmenterConfig(num_classes=5, train_size=24), progress=False)
+        run_downstream(synthetic=folders["bad"], teacher=save_segmenter(other, tmp_path / "five.safetensors"),
+                       **kwargs)

@@ -79,16 +79,20 @@ def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_cla
 @click.option("--size", type=click.IntRange(8), default=None, help="Working size (default: the test photos' size).")
 @click.option("--num-classes", type=click.IntRange(2, 256), default=19, show_default=True, help="Mask classes.")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay).")
+@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+              help="Reference segmenter: also train the net on the synthetic photos labelled by it (the ceiling of "
+                   "any labeller for this generator) and report synthetic / teacher; default: no teacher arm.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result as JSON here.")
-def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, num_classes, lr, out):
+def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, num_classes, lr, teacher, out):
     """Train the same net on N synthetic and on N real pairs; compare mIoU on real test pairs."""
     from synthgen.evaluation.downstream import format_downstream, run_downstream
     from synthgen.evaluation.report import write_json
 
     with user_errors():
         result = run_downstream(synthetic=synthetic, real=real, test=test, n=n, steps=steps,
-                                batch_size=batch_size, seed=seed, size=size, num_classes=num_classes, lr=lr)
+                                batch_size=batch_size, seed=seed, size=size, num_classes=num_classes, lr=lr,
+                                teacher=teacher)
     click.echo(format_downstream(result))
     if out:
         write_json(result, out)

@@ -4,15 +4,20 @@ The same segmentation net (the reference U-Net, freshly initialised from the sam
 is trained twice with the same budget (steps, batch size, seed): once on N synthetic
 pairs, once on N real pairs. Both are scored on the same real test pairs; the ratio
 mIoU(synthetic) / mIoU(real) says how much of real data's value the synthetic data has.
+
+With a teacher (a reference segmenter, the judge of `eval consistency`), a third net is
+trained on the same synthetic photos labelled by the teacher instead of by the anchor. That
+is the ceiling of any labeller for this generator: mIoU(synthetic) / mIoU(teacher) says how
+much the anchor's labels cost, apart from what the generator's photos cost.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from synthgen.celebamask import CLASS_NAMES
-from synthgen.evaluation.pairs import read_pairs
+from synthgen.evaluation.pairs import Pairs, read_pairs
 from synthgen.evaluation.report import format_table
-from synthgen.evaluation.segmenter import SegmenterConfig
+from synthgen.evaluation.segmenter import SegmenterConfig, predict
 from synthgen.evaluation.train_segmenter import TrainConfig, evaluate_segmenter, train_segmenter
 
 
@@ -28,9 +33,13 @@ def run_downstream(
     size: int | None = None,
     num_classes: int = 19,
     lr: float = 2e-3,
+    teacher: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
     """Train on N synthetic and on N real pairs, score both on `test`; returns the result dict.
+
+    teacher: a segmenter file; adds the net trained on the synthetic photos with the
+    teacher's masks ("teacher") and the ratio synthetic / teacher.
 
     Every set is resized to `size` (default: the test photos' size), masks with nearest.
     """
@@ -47,24 +56,50 @@ def run_downstream(
         "n": n, "steps": steps, "batch_size": batch_size, "seed": seed, "size": size,
         "test_pairs": len(test_pairs), **{f"{k}_source": str(v) for k, v in sources.items()},
     }
-    for name, source in sources.items():
-        pairs = read_pairs(source, n=n, size=size)
+    judge = _load_teacher(teacher, num_classes) if teacher is not None else None
+    train_sets = {name: read_pairs(source, n=n, size=size) for name, source in sources.items()}
+    if judge is not None:
+        photos = train_sets["synthetic"]
+        train_sets["teacher"] = Pairs(images=photos.images, masks=predict(judge, photos.images), keys=photos.keys)
+        result["teacher_source"] = str(teacher)
+    for name, pairs in train_sets.items():
         model, facts = train_segmenter(pairs, config, model_config, progress=progress, desc=f"train on {name}")
         result[name] = {**evaluate_segmenter(model, test_pairs).report(), "train_seconds": facts["seconds"]}
     real_miou = result["real"]["miou"]
     result["miou_synthetic"] = result["synthetic"]["miou"]
     result["miou_real"] = real_miou
     result["ratio"] = result["miou_synthetic"] / real_miou if real_miou > 0 else float("nan")
+    if judge is not None:
+        teacher_miou = result["miou_teacher"] = result["teacher"]["miou"]
+        result["ratio_to_teacher"] = result["miou_synthetic"] / teacher_miou if teacher_miou > 0 else float("nan")
+        result["ratio_teacher_to_real"] = teacher_miou / real_miou if real_miou > 0 else float("nan")
     return result
 
 
+def _load_teacher(path: str | Path, num_classes: int):
+    from synthgen.evaluation.errors import SegmenterFileError
+    from synthgen.evaluation.segmenter import load_segmenter
+
+    judge = load_segmenter(path)  # a missing or foreign file is a one-line SegmenterFileError
+    if judge.config.num_classes != num_classes:
+        raise SegmenterFileError(f"--teacher {path} predicts {judge.config.num_classes} classes, the masks have "
+                                 f"{num_classes}: pass a segmenter of the same classes")
+    return judge
+
+
 def format_downstream(result: dict) -> str:
-    """Per-class IoU of both nets, then mIoU, pixel accuracy and the ratio."""
-    syn, real = result["synthetic"], result["real"]
-    rows = [[name, syn["iou"][name], real["iou"][name]] for name in syn["iou"]
-            if syn["iou"][name] is not None or real["iou"][name] is not None]
-    rows += [["mIoU", syn["miou"], real["miou"]], ["pixel accuracy", syn["pixel_accuracy"], real["pixel_accuracy"]]]
+    """Per-class IoU of every net (synthetic, teacher when trained, real), then mIoU, pixel
+    accuracy and the ratios."""
+    arms = [a for a in ("synthetic", "teacher", "real") if a in result]
+    rows = [[name] + [result[a]["iou"][name] for a in arms] for name in result["synthetic"]["iou"]
+            if any(result[a]["iou"][name] is not None for a in arms)]
+    rows += [["mIoU"] + [result[a]["miou"] for a in arms],
+             ["pixel accuracy"] + [result[a]["pixel_accuracy"] for a in arms]]
     header = (f"downstream segmentation, N = {result['n']} train pairs each, {result['steps']} steps, "
               f"batch {result['batch_size']}, seed {result['seed']}, {result['test_pairs']} test pairs")
-    table = format_table(["class", "synthetic", "real"], rows)
-    return f"{header}\n{table}\nratio mIoU synthetic / real: {result['ratio']:.4f}"
+    table = format_table(["class", *arms], rows)
+    lines = [header, table, f"ratio mIoU synthetic / real: {result['ratio']:.4f}"]
+    if "teacher" in result:
+        lines += [f"ratio mIoU synthetic / teacher: {result['ratio_to_teacher']:.4f}",
+                  f"ratio mIoU teacher / real: {result['ratio_teacher_to_real']:.4f}"]
+    return "\n".join(lines)
