@@ -181,6 +181,12 @@ def save_anchor(anchor: Anchor, path: str | Path, store_dtype: str = "float32") 
     return path
 
 
+def _looks_like_safetensors(path: Path) -> bool:
+    """The first bytes of a safetensors file: a header length, then the header's opening brace."""
+    with open(path, "rb") as f:
+        return f.read(9)[8:9] == b"{"
+
+
 def read_anchor_metadata(path: str | Path) -> dict:
     """The anchor's JSON metadata without loading its weights."""
     from safetensors import safe_open
@@ -192,6 +198,11 @@ def read_anchor_metadata(path: str | Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(METADATA_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
+        from synthgen import safetensors_files
+
+        problem = safetensors_files.damage(path) if _looks_like_safetensors(path) else None
+        if problem is not None:  # an anchor cut short by a copy or download
+            raise AnchorFileError(f"{path}: {safetensors_files.damaged(problem)}") from None
         raise AnchorFileError(f"{path}: not a safetensors file ({str(exc).splitlines()[0]}); pass an anchor written by synthgen fit") from None
     if raw is None:
         raise AnchorFileError(f"{path}: a safetensors file but not a synthgen anchor (no '{METADATA_KEY}' metadata)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from synthgen import safetensors_files
 from synthgen.generators.base import FrozenGenerator
 from synthgen.generators.errors import CheckpointError
 from synthgen.generators.native import is_native, load_native, save_generator
@@ -48,6 +49,9 @@ def detect_format(path: str | Path) -> str:
     if head[:1] == b"\x80":
         return "nvidia-pkl"
     if head[8:9] == b"{":
+        problem = safetensors_files.damage(path)
+        if problem is not None:  # cut short by a copy or download: not a foreign file
+            raise CheckpointError(path, safetensors_files.damaged(problem))
         raise CheckpointError(path, "safetensors file without synthgen metadata; convert the original checkpoint with `synthgen convert`")
     raise CheckpointError(path, "unknown checkpoint format (expected synthgen .safetensors, rosinality .pt, NVIDIA .pkl or a BigGAN-deep folder)")
 
