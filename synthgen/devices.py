@@ -34,4 +34,11 @@ def resolve_device(name) -> "torch.device":
         name = kind = "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"--device {name}: no CUDA device is visible here; use --device cpu (or auto)")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:  # e.g. "cuda:x"
+        raise DeviceError(f"unknown device {name!r}: choose from {', '.join(DEVICES)} (or cuda:N)") from None
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DeviceError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    return device

@@ -33,7 +33,8 @@ def detect_format(path: str | Path) -> str:
     """One of FORMATS, decided from the bytes of the file (or the files of a folder)."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(path, "no such file or folder")
+        raise CheckpointError(path, "no such file or folder: check the path (a .safetensors, .pt or .pkl file, "
+                                    "or a BigGAN-deep folder)")
     if _biggan_files(path) is not None:
         return "biggan-deep"
     if path.is_dir():

@@ -32,13 +32,15 @@ def _command_line(ctx: click.Context) -> str:
     return shlex.join(words)
 
 
+# Paths are not checked by click (exists=True): the loaders say in one line which file is
+# missing and what to pass instead (exit 1), where click would print a 3-line usage error.
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Dataset folder (shards/, manifests/, stats/, manifest.parquet, dataset.json).")
-@click.option("--generator", type=click.Path(exists=True, dir_okay=True), default=None,
+@click.option("--generator", type=click.Path(), default=None,
               help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl, BigGAN folder). "
                    "Default: the built-in default world's generator.")
-@click.option("--anchors", "anchors_dir", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--anchors", "anchors_dir", type=click.Path(), default=None,
               help="Folder of anchor files <domain>.safetensors. Default: the shipped anchors in domains/.")
 @click.option("--domains", default="rgb", show_default=True, callback=_domains,
               help="Comma-separated domains to write; rgb is the generator's photo and needs no anchor.")
@@ -102,7 +104,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(path_type=Path))
 def verify(dataset: Path) -> None:
     """Check every shard of DATASET against its stats (sha256, count) and manifest.
 
@@ -123,10 +125,10 @@ def verify(dataset: Path) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples to show (one row each), taken from the first shards.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("grid.png"),
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("grid.png"),
               show_default=True, help="Output PNG.")
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True, help="Tile side in pixels.")
 def preview(dataset: Path, n_samples: int, out_path: Path, size: int) -> None:
@@ -134,6 +136,8 @@ def preview(dataset: Path, n_samples: int, out_path: Path, size: int) -> None:
     from synthgen.dataset.preview import render_preview
     from synthgen.dataset.reader import NotADatasetError
 
+    if out_path.is_dir() or out_path.suffix.lower() != ".png":
+        raise click.ClickException(f"--out {out_path} is not a .png file name: pass e.g. --out grid.png")
     try:
         rows = render_preview(dataset, n_samples=n_samples, out_path=out_path, tile=size)
     except NotADatasetError as exc:

@@ -370,12 +370,37 @@ def dataset_config(cfg: SampleConfig, generator: Any, heads: Sequence[DomainHead
     }
 
 
+def check_paths(cfg: SampleConfig) -> None:
+    """The folders named on the command line, checked here so that each is one line (exit 1)."""
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise SampleSetupError(f"--out {out} is a file: pass a folder for the dataset (it is created if missing)")
+    if cfg.anchors_dir is not None and not Path(cfg.anchors_dir).is_dir():
+        raise SampleSetupError(f"--anchors {cfg.anchors_dir} is not a folder: pass the folder holding "
+                               "<domain>.safetensors anchor files (written by `synthgen fit`)")
+
+
+def check_device(device: str) -> None:
+    """--device auto and cpu always work; cuda / cuda:N only where that GPU is visible."""
+    if device in ("auto", "cpu"):
+        return
+    from synthgen.devices import DeviceError, resolve_device
+
+    try:
+        if resolve_device(device).type != "cuda":
+            raise DeviceError(f"unknown device {device!r}: choose auto, cpu or cuda:N")
+    except DeviceError as exc:
+        raise SampleSetupError(str(exc)) from None
+
+
 def prepare(cfg: SampleConfig, command: str) -> Prepared:
     if cfg.style_mix_prob and not 0 <= cfg.style_mix_prob <= 1:
         raise SampleSetupError(f"--style-mix is a probability in [0, 1], got {cfg.style_mix_prob}")
     if len(set(cfg.domains)) != len(cfg.domains) or not cfg.domains:
         raise SampleSetupError(f"--domains must name each domain once, got {','.join(cfg.domains)}")
     tasks = plan_shards(cfg.start_index, cfg.n_samples, cfg.shard_size)
+    check_paths(cfg)
+    check_device(cfg.device)
     state = make_state(cfg.device)
     device = resolve_device(state, cfg.device)
     generator = load_frozen_generator(cfg.generator, cfg.class_index, device)
