@@ -58,13 +58,30 @@ def build_card(
     }
 
 
+class CardError(Exception):
+    """dataset.json exists but cannot be read: the folder's record of what made it is damaged."""
+
+
 def read_card(out_dir: Path) -> dict[str, Any] | None:
     """The card of a folder; None where it has none (a new output folder, a folder of
-    shards from elsewhere): readers that need a dataset refuse it (reader.open_dataset)."""
+    shards from elsewhere): readers that need a dataset refuse it (reader.open_dataset).
+    CardError where dataset.json is there but damaged (not JSON, no config or ranges)."""
     path = Path(out_dir) / CARD_NAME
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        card = json.loads(path.read_text())
+        problem = None if isinstance(card, dict) else "not a JSON object"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if problem is None:
+        config, ranges = card.get("config"), card.get("ranges")
+        if not (isinstance(config, dict) and isinstance(config.get("shard_size"), int) and isinstance(ranges, list)):
+            problem = "no config with a shard_size, or no ranges"
+    if problem is not None:
+        raise CardError(f"{path} is not a readable dataset card ({problem}): restore it from a copy, "
+                        "or start the dataset again with `synthgen sample --overwrite`")
+    return card
 
 
 def expected_tasks(card: dict) -> list[ShardTask]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import tarfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from synthgen.dataset.layout import picture_field
-from synthgen.dataset.reader import iter_samples, open_dataset
+from synthgen.dataset.reader import NotADatasetError, iter_samples, open_dataset
 
 LABEL_HEIGHT = 14
 
@@ -28,8 +29,18 @@ def render_preview(dataset: Path, n_samples: int, out_path: Path, tile: int = 12
     # One picture per domain: the image, the mask or the keypoint map, not the points.
     columns = [(name, picture_field(spec["fields"])) for name, spec in folder.specs.items()]
     wanted = {f for _, f in columns}
-    samples = (fields for tar in folder.complete_shards() for _, fields in iter_samples(tar, wanted))
-    rows = [[domain_tile(fields[f], tile) for _, f in columns] for fields in itertools.islice(samples, n_samples)]
+    rows = []
+    for tar in folder.complete_shards():
+        try:
+            for _, fields in itertools.islice(iter_samples(tar, wanted), n_samples - len(rows)):
+                rows.append([domain_tile(fields[f], tile) for _, f in columns])
+        except (tarfile.TarError, OSError, KeyError) as exc:  # KeyError: a sample lacks a field
+            raise NotADatasetError(f"{tar}: unreadable shard ({type(exc).__name__}: {exc}): "
+                                   f"run `synthgen verify {dataset}` and rerun the sample command") from None
+        if len(rows) == n_samples:
+            break
+    if not rows:
+        raise NotADatasetError(f"{dataset} has no complete shard yet: run or resume `synthgen sample`")
     sheet = Image.new("RGB", (tile * len(columns), LABEL_HEIGHT + tile * len(rows)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for c, (name, _) in enumerate(columns):

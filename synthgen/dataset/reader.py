@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Iterator
 
-from synthgen.dataset.card import CARD_NAME, expected_tasks, read_card
+from synthgen.dataset.card import CARD_NAME, CardError, expected_tasks, read_card
 from synthgen.dataset.layout import ShardTask, is_complete, shard_paths
 
 WRITTEN_BY_SAMPLE = "pass a folder written by `synthgen sample`"
@@ -25,7 +25,7 @@ class ShardReaderError(Exception):
 
 
 class NotADatasetError(ShardReaderError):
-    """The folder has no dataset.json: it was not written by `synthgen sample`."""
+    """The folder has no readable dataset.json (it was not written by `synthgen sample`), or no sample to show."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,14 @@ def is_dataset(folder: str | Path) -> bool:
 
 
 def open_dataset(folder: str | Path, fix: str = WRITTEN_BY_SAMPLE) -> DatasetFolder:
-    """The dataset in `folder`; NotADatasetError (ending with `fix`) where it has no card."""
-    card = read_card(Path(folder))
+    """The dataset in `folder`; NotADatasetError (ending with `fix`) where it has no card,
+    or a damaged one, or where there is no such folder."""
+    if not Path(folder).is_dir():
+        raise NotADatasetError(f"{folder} {'is a file' if Path(folder).exists() else 'does not exist'}: {fix}")
+    try:
+        card = read_card(Path(folder))
+    except CardError as exc:
+        raise NotADatasetError(str(exc)) from None
     if card is None:
         raise NotADatasetError(f"{folder} has no {CARD_NAME}: {fix}")
     return DatasetFolder(Path(folder), card)

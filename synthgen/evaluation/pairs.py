@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthgen.dataset.card import CARD_NAME, read_card
+from synthgen.dataset.card import CardError, read_card
 from synthgen.dataset.layout import picture_field
 from synthgen.dataset.reader import find_shards, iter_samples
 from synthgen.evaluation.errors import PairsError
@@ -90,12 +90,11 @@ def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg"
     """(photo fields, mask field) of a shard set: those the dataset card of `source` records
     for the `photo` and `mask` domains (mask None: the photo alone is needed), or any photo
     field and seg.png where there is no card (or one that records no domain specs)."""
-    card_path = Path(source) / CARD_NAME
     try:
         card = read_card(Path(source))
-        specs = card.get("config", {}).get("domain_specs") if card is not None else None
-    except (ValueError, AttributeError):
-        raise PairsError(f"{card_path} is not a `synthgen sample` dataset card (not a JSON object)") from None
+    except CardError as exc:  # there, but damaged
+        raise PairsError(str(exc)) from None
+    specs = card["config"].get("domain_specs") if card is not None else None
     if not specs:
         return SHARD_PHOTO_FIELDS, MASK_FIELD
     wanted = [photo] + ([mask] if mask else [])

@@ -84,7 +84,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
     command resumes (finished shards are skipped). Distributed: `accelerate launch -m
     synthgen.cli sample ...` (or torchrun with --device cpu); ranks take whole shards.
     """
-    from synthgen.dataset.card import DatasetMismatchError
+    from synthgen.dataset.card import CardError, DatasetMismatchError
     from synthgen.sample.plan import PlanError, SampleConfig
     from synthgen.sample.sampler import SampleSetupError, describe_plan, prepare, sample_dataset
 
@@ -96,7 +96,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
                 click.echo(describe_plan(cfg, prep))
             return
         result = sample_dataset(cfg, _command_line(ctx), prepared=prep)
-    except (SampleSetupError, PlanError, DatasetMismatchError) as exc:
+    except (SampleSetupError, PlanError, DatasetMismatchError, CardError) as exc:
         raise click.ClickException(str(exc)) from None
     if prep.state.is_main_process:
         click.echo(f"{result.out_dir}: {result.shards_written} shards written, {result.shards_skipped} already "

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from synthgen.dataset.card import (
-    build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
+    CardError, build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
 )
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
@@ -447,7 +447,12 @@ def clear_dataset(out_dir: Path) -> None:
 def setup_output(cfg: SampleConfig, prep: Prepared) -> None:
     """Refuse a different dataset in the folder (every rank, same answer), then rank 0 writes the card."""
     out_dir = Path(cfg.out_dir)
-    existing = read_card(out_dir)
+    try:
+        existing = read_card(out_dir)
+    except CardError:
+        if not cfg.overwrite:
+            raise
+        existing = {"config": None}  # a damaged card: --overwrite starts the dataset again
     if not cfg.overwrite:
         check_compatible(existing, prep.card, out_dir)
     if prep.state.is_main_process:
