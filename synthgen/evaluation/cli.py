@@ -8,21 +8,41 @@ from pathlib import Path
 import click
 
 from synthgen.devices import DEVICES as DEVICE_NAMES
-from synthgen.evaluation.errors import (
-    ConsistencyError, FeatureSpaceError, LabelAccuracyError, PairsError, SegmenterFileError, TranslationEvalError,
-)
+from synthgen.evaluation.errors import EvaluationError, LabelAccuracyError
 
-# Errors a user can cause: shown as one line, never as a traceback.
-USER_ERRORS = (PairsError, SegmenterFileError, FeatureSpaceError, TranslationEvalError, LabelAccuracyError,
-               ConsistencyError, ValueError, FileNotFoundError)
+
+def user_error_types() -> tuple[type[Exception], ...]:
+    """The errors a user's input can cause in `synthgen eval`, each with a one-line message:
+
+    - EvaluationError (synthgen.evaluation.errors): PairsError, SegmenterFileError,
+      FeatureSpaceError, TranslationEvalError, LabelAccuracyError, ConsistencyError;
+    - CheckpointError: the generator file (`eval translate --generator`);
+    - AnchorFileError, AnchorMismatchError: the anchor files (`eval translate --anchors`);
+    - DomainFileError: a domain file of the pairs (`eval translate --pairs`);
+    - DeviceError: a --device that is not here;
+    - ShardReaderError (with NotADatasetError): a dataset folder, its card or its shards.
+
+    Nothing broader (no bare ValueError): any other exception is a bug and keeps its traceback.
+    Imported here, not at the top, so that `synthgen eval --help` does not load torch.
+    """
+    from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError
+    from synthgen.anchors.codecs import DomainFileError
+    from synthgen.dataset.reader import ShardReaderError
+    from synthgen.devices import DeviceError
+    from synthgen.generators.errors import CheckpointError
+
+    return (EvaluationError, CheckpointError, AnchorFileError, AnchorMismatchError, DomainFileError, DeviceError,
+            ShardReaderError)
 
 
 @contextlib.contextmanager
 def user_errors():
     try:
         yield
-    except USER_ERRORS as exc:
-        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        if isinstance(exc, user_error_types()):
+            raise click.ClickException(str(exc)) from None
+        raise
 
 
 @click.group("eval")
@@ -194,6 +214,7 @@ def labels_command(dataset, n, out):
             raise LabelAccuracyError(str(exc)) from None
     text = json.dumps(report, indent=2)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     click.echo(text)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthgen.evaluation.errors import FeatureSpaceError
+from synthgen.evaluation.errors import EvaluationError, FeatureSpaceError
 from synthgen.evaluation.segmenter import UNet, images_to_input
 from synthgen.metrics import frechet_distance_of_features
 
@@ -97,6 +97,9 @@ def frechet_distance_of_images(
     images_a: np.ndarray, images_b: np.ndarray, extractor: FeatureExtractor, batch_size: int = 64
 ) -> float:
     """Fréchet distance between two sets of uint8 photos (N, H, W, 3) in the extractor's space."""
+    if min(len(images_a), len(images_b)) < 2:
+        raise EvaluationError(f"the Fréchet distance needs at least 2 photos in each set, got {len(images_a)} "
+                              f"and {len(images_b)}: pass more photos (or a larger --n)")
     return frechet_distance_of_features(
         extract_features(extractor, images_a, batch_size), extract_features(extractor, images_b, batch_size)
     )

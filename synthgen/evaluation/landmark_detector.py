@@ -151,9 +151,19 @@ def read_landmark_folder(root: str | Path, n: int | None = None) -> tuple[np.nda
     keys = sorted(set(photos) & set(points))[:n] if n else sorted(set(photos) & set(points))
     if not keys:
         raise PairsError(f"{root}: no stem has both rgb/<stem>.png and landmark/<stem>.npy")
-    images = np.stack([decode_photo(photos[k]) for k in keys])
-    pts = np.stack([np.load(points[k], allow_pickle=False).astype(np.float32) for k in keys])
-    return images, pts
+    images = [decode_photo(photos[k]) for k in keys]
+    pts = []
+    for k in keys:
+        try:
+            pts.append(np.asarray(np.load(points[k], allow_pickle=False), dtype=np.float32))
+        except (OSError, ValueError) as exc:
+            raise PairsError(f"{points[k]}: not a readable .npy of (x, y) points ({exc})") from None
+    for what, arrays, paths in (("photos", images, photos), ("points", pts, points)):
+        shapes = sorted({a.shape for a in arrays})
+        if len(shapes) > 1:
+            first = next(paths[k] for k, a in zip(keys, arrays) if a.shape != arrays[0].shape)
+            raise PairsError(f"{root}: {what} come in several shapes {shapes} (e.g. {first}): they must all match")
+    return np.stack(images), np.stack(pts)
 
 
 def train_detector_on_folder(*, data, out, steps=2000, batch_size=16, seed=0, n=None, base_channels=16, lr=2e-3) -> dict:

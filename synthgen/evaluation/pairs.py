@@ -14,7 +14,9 @@ they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +44,19 @@ class Pairs:
         return len(self.keys)
 
 
-def decode_photo(data: bytes | Path, size: int | None = None) -> np.ndarray:
+def open_image(data: bytes | Path, name: str | None = None) -> Image.Image:
+    """A decoded PIL image; an unreadable file is a PairsError naming it (name: for bytes)."""
+    try:
+        img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise PairsError(f"{name or data}: not a readable image ({exc})") from None
+    return img
+
+
+def decode_photo(data: bytes | Path, size: int | None = None, name: str | None = None) -> np.ndarray:
     """PNG/JPEG/WebP -> (H, W, 3) uint8, optionally resized (bicubic) to size x size."""
-    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data).convert("RGB")
+    img = open_image(data, name or (None if isinstance(data, Path) else "photo")).convert("RGB")
     if size and img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
     return np.asarray(img, dtype=np.uint8)
@@ -52,7 +64,7 @@ def decode_photo(data: bytes | Path, size: int | None = None) -> np.ndarray:
 
 def decode_mask(data: bytes | Path, size: int | None = None, name: str = "mask") -> np.ndarray:
     """Class-id PNG (mode P, L or I) -> (H, W) uint8, resized with nearest so ids never blend."""
-    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    img = open_image(data, name)
     if img.mode not in ("P", "L", "I", "I;16"):
         raise PairsError(
             f"{name} is a {img.mode} image: masks must be single-channel PNGs of class ids "
@@ -107,14 +119,25 @@ def card_fields(source: str | Path, photo: str = "rgb", mask: str | None = "seg"
     return (picture_field(specs[photo]["fields"]),), (picture_field(specs[mask]["fields"]) if mask else MASK_FIELD)
 
 
+@contextlib.contextmanager
+def _reading(tar_path: Path):
+    """Reading a shard: a damaged one (cut short, not a tar) is a PairsError naming it, also mid-read."""
+    try:
+        yield
+    except (tarfile.TarError, OSError) as exc:
+        raise PairsError(f"{tar_path}: unreadable shard ({type(exc).__name__}: {exc}); check the folder "
+                         "with `synthgen verify` and rerun its `synthgen sample` command") from None
+
+
 def iter_shard_members(tars: list[Path], photo_fields: tuple[str, ...], other_field: str):
     """(tar path, key, photo bytes, other field's bytes) of every sample holding a photo field
     and `other_field`, in shard and key order."""
     for tar_path in tars:
-        for key, fields in iter_samples(tar_path, (*photo_fields, other_field)):
-            photo = next((fields[f] for f in photo_fields if f in fields), None)
-            if photo is not None and other_field in fields:
-                yield tar_path, key, photo, fields[other_field]
+        with _reading(tar_path):
+            for key, fields in iter_samples(tar_path, (*photo_fields, other_field)):
+                photo = next((fields[f] for f in photo_fields if f in fields), None)
+                if photo is not None and other_field in fields:
+                    yield tar_path, key, photo, fields[other_field]
 
 
 def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tuple[str, ...] = SHARD_PHOTO_FIELDS,
@@ -122,7 +145,7 @@ def iter_shard_pairs(tars: list[Path], size: int | None = None, photo_fields: tu
     """(key, photo (H, W, 3) uint8, mask (H, W) uint8) of every sample holding a photo field
     and the mask field, in shard and key order."""
     for tar_path, key, photo, mask in iter_shard_members(tars, photo_fields, mask_field):
-        yield (Path(key).name, decode_photo(photo, size),
+        yield (Path(key).name, decode_photo(photo, size, name=f"{tar_path}:{key} photo"),
                decode_mask(mask, size, name=f"{tar_path}:{key}.{mask_field}"))
 
 
@@ -185,10 +208,11 @@ def read_photos(source: str | Path, n: int | None = None, size: int = 64) -> np.
     photo_fields = card_fields(source, mask=None)[0] if source.is_dir() else SHARD_PHOTO_FIELDS
     photos = []
     for tar_path in tars:
-        for _, fields in iter_samples(tar_path, photo_fields):
-            photos += [decode_photo(fields[f], size) for f in photo_fields if f in fields]
-            if n and len(photos) >= n:
-                return np.stack(photos[:n])
+        with _reading(tar_path):
+            for key, fields in iter_samples(tar_path, photo_fields):
+                photos += [decode_photo(fields[f], size, name=f"{tar_path}:{key}.{f}") for f in photo_fields if f in fields]
+                if n and len(photos) >= n:
+                    return np.stack(photos[:n])
     if not photos:
         raise PairsError(f"{source}: no {' or '.join(photo_fields)} field in its shards")
     return np.stack(photos)

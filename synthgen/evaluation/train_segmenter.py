@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from synthgen.evaluation.errors import EvaluationError
 from synthgen.evaluation.pairs import Pairs, read_pairs
 from synthgen.evaluation.segmenter import (
     SegmenterConfig,
@@ -71,7 +72,7 @@ def augment(
 def check_class_ids(masks: np.ndarray, num_classes: int, where: str = "masks") -> None:
     top = int(masks.max(initial=0))
     if top >= num_classes:
-        raise ValueError(
+        raise EvaluationError(
             f"{where} hold class id {top} but the segmenter has {num_classes} classes: "
             "check the label order or pass the right class count"
         )

@@ -127,7 +127,10 @@ def evaluate_translation(
             confusion.update(pred, truth)
             batch_scores = [metrics.mask_miou(p, t, target_spec.num_classes) for p, t in zip(pred, truth)]
         elif kind == "keypoints":
-            errors = metrics.point_errors_inter_ocular(decoded["points"], truth)  # (B, 68)
+            try:
+                errors = metrics.point_errors_inter_ocular(decoded["points"], truth)  # (B, 68)
+            except ValueError as exc:  # the truth files' own points, e.g. coincident eye corners
+                raise TranslationEvalError(f"{files.targets[start]} .. {files.targets[stop - 1]}: {exc}") from None
             batch_scores = list(errors.mean(1))
             extra["nme"] += batch_scores
             extra["within"] += list((errors < KEYPOINT_THRESHOLD).mean(1))
