@@ -49,6 +49,21 @@ def test_two_ranks_write_the_shards_one_process_writes(world, tmp_path):
     assert verify.exit_code == 0, verify.output
     ranks = [json.loads((multi / "stats" / f"{s:06d}.json").read_text())["rank"] for s in range(5)]
     assert ranks == [0, 1, 0, 1, 0]  # shard s -> rank s mod 2
+    assert not (multi / ".sample.lock").exists()  # both ranks shared rank 0's lock; rank 0 removed it
+
+
+def test_a_folder_locked_by_another_run_is_refused_by_every_rank(world, tmp_path):
+    out = tmp_path / "locked"
+    out.mkdir()
+    holder = {"host": "gpu-node-7", "pid": 4242, "started": "2026-01-01 00:00:00 +0000", "token": "x", "world_size": 4}
+    (out / ".sample.lock").write_text(json.dumps(holder))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "synthgen.cli", *sample_args(*world, out, n=20)]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    assert (proc.stdout + proc.stderr).count("is being written by another `synthgen sample` run (pid 4242 on host "
+                                             "gpu-node-7") == 2, proc.stdout + proc.stderr  # each rank says it once
+    assert [p.name for p in out.iterdir()] == [".sample.lock"]  # no card, no shard
 
 
 def test_dry_run_under_torchrun_shows_both_ranks(world, tmp_path):
@@ -74,6 +89,7 @@ def test_kill_9_then_rerun_completes_without_duplicates(world, tmp_path):
     assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 1  # incomplete until resumed
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    assert "Warning: taking over the stale lock" in result.output  # the killed run's, same host, pid gone
     assert f"{40 - done_before} shards written, {done_before} already complete" in result.output
     assert pq.read_table(out / "manifest.parquet").column("index").to_pylist() == list(range(400))
     assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0

@@ -85,6 +85,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
     synthgen.cli sample ...` (or torchrun with --device cpu); ranks take whole shards.
     """
     from synthgen.dataset.card import CardError, DatasetMismatchError
+    from synthgen.sample.lock import LockError
     from synthgen.sample.plan import PlanError, SampleConfig
     from synthgen.sample.sampler import SampleSetupError, describe_plan, prepare, sample_dataset
 
@@ -95,8 +96,9 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
             if prep.state.is_main_process:
                 click.echo(describe_plan(cfg, prep))
             return
-        result = sample_dataset(cfg, _command_line(ctx), prepared=prep)
-    except (SampleSetupError, PlanError, DatasetMismatchError, CardError) as exc:
+        result = sample_dataset(cfg, _command_line(ctx), prepared=prep,
+                                warn=lambda message: click.echo(f"Warning: {message}", err=True))
+    except (SampleSetupError, PlanError, DatasetMismatchError, CardError, LockError) as exc:
         raise click.ClickException(str(exc)) from None
     if prep.state.is_main_process:
         click.echo(f"{result.out_dir}: {result.shards_written} shards written, {result.shards_skipped} already "

@@ -29,6 +29,7 @@ from synthgen.dataset.card import (
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
+from synthgen.sample.lock import hold, print_warning
 from synthgen.sample.plan import (
     SampleConfig, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
@@ -464,9 +465,17 @@ def setup_output(cfg: SampleConfig, prep: Prepared) -> None:
     prep.state.wait_for_everyone()
 
 
-def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | None = None) -> SampleResult:
+def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | None = None,
+                   warn: Callable[[str], None] = print_warning) -> SampleResult:
+    """Write the dataset of `cfg` into cfg.out_dir, holding its lock (sample/lock.py) from
+    before the card is written until every rank is done; warn: one-line warnings (rank 0)."""
     started = time.perf_counter()
     prep = prepared or prepare(cfg, command)
+    with hold(Path(cfg.out_dir), prep.state, command, warn):
+        return _write_dataset(cfg, prep, started)
+
+
+def _write_dataset(cfg: SampleConfig, prep: Prepared, started: float) -> SampleResult:
     setup_output(cfg, prep)
     out_dir = Path(cfg.out_dir)
     state = prep.state
