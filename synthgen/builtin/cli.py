@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from synthgen.cli_paths import InputPath
 from synthgen.devices import DEVICES
 
 
@@ -28,7 +29,7 @@ from synthgen.devices import DEVICES
 @click.option("--seed", type=int, default=None, help="Weight init and training-latent order.  [default: 0]")
 @click.option("--eval-every", type=click.IntRange(min=1), default=None, help="Steps between held-out PSNR + grids.  [default: 500]")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Steps between checkpoints.  [default: 250]")
-@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start a new run from this exported generator (e.g. domains/generator.safetensors) instead of random weights.")
 @click.option("--target-cache", type=click.IntRange(min=0), default=None,
               help="Render the first N training targets once (in parallel) and cycle over them, instead of rendering "

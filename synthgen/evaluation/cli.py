@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from synthgen.cli_paths import InputPath
 from synthgen.devices import DEVICES as DEVICE_NAMES
 from synthgen.evaluation.errors import EvaluationError, LabelAccuracyError
 
@@ -51,7 +52,7 @@ def eval_group() -> None:
 
 
 @eval_group.command("train-segmenter")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--data", type=InputPath(path_type=Path), required=True,
               help="Training pairs: a folder with rgb/ and seg/ (same stems) or WebDataset shards.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the segmenter (.safetensors).")
@@ -66,7 +67,7 @@ def eval_group() -> None:
 @click.option("--base-channels", type=click.IntRange(4), default=16, show_default=True,
               help="Width of the U-Net's first level (doubles at each of 3 levels).")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay).")
-@click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
+@click.option("--val", type=InputPath(path_type=Path), default=None,
               help="Held-out pairs to report mIoU on after training.")
 def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_classes, base_channels, lr, val):
     """Train the reference U-Net segmenter on real (photo, mask) pairs."""
@@ -85,11 +86,11 @@ def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_cla
 
 
 @eval_group.command("downstream")
-@click.option("--synthetic", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--synthetic", type=InputPath(path_type=Path), required=True,
               help="Synthetic pairs: a `synthgen sample` output folder (shards/*.tar) or rgb/ + seg/ folders.")
-@click.option("--real", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--real", type=InputPath(path_type=Path), required=True,
               help="Real training pairs (rgb/ + seg/ or shards).")
-@click.option("--test", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--test", type=InputPath(path_type=Path), required=True,
               help="Real test pairs both nets are scored on.")
 @click.option("--n", type=click.IntRange(1), default=1000, show_default=True,
               help="Training pairs taken from each of --synthetic and --real.")
@@ -122,19 +123,19 @@ def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, 
 @eval_group.command("translate")
 @click.option("--from", "source", required=True, help="Source domain name (e.g. seg).")
 @click.option("--to", "target", required=True, help="Target domain name (e.g. rgb).")
-@click.option("--pairs", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+@click.option("--pairs", type=InputPath(file_okay=False, path_type=Path), required=True,
               help="Folder with one subfolder per domain (<domain>/<stem>.png|.npy), stems matching.")
-@click.option("--generator", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+@click.option("--generator", type=InputPath(dir_okay=False, path_type=Path), required=True,
               help="Generator checkpoint the anchors were fitted to.")
-@click.option("--anchors", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+@click.option("--anchors", type=InputPath(file_okay=False, path_type=Path), required=True,
               help="Folder holding <domain>.safetensors anchor files.")
 @click.option("--n", type=click.IntRange(1), default=256, show_default=True, help="Pairs to score (sorted stems).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Pairs per batch.")
-@click.option("--segmenter", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--segmenter", type=InputPath(dir_okay=False, path_type=Path), default=None,
               help="Reference segmenter: mask -> photo faithfulness and the default Fréchet feature space.")
 @click.option("--features", default=None,
               help="torchvision backbone for the Fréchet distance (e.g. resnet18); needs --weights.")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--weights", type=InputPath(dir_okay=False, path_type=Path), default=None,
               help="Local weights file of --features (never downloaded).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for translate_<from>_<to>.json and the worst/best grid .png.")
@@ -161,16 +162,16 @@ def translate_command(source, target, pairs, generator, anchors, n, batch_size, 
 
 
 @eval_group.command("frechet")
-@click.option("--a", "set_a", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--a", "set_a", type=InputPath(path_type=Path), required=True,
               help="First photo set: a folder of images, an rgb/ + seg/ folder, or shards.")
-@click.option("--b", "set_b", type=click.Path(exists=True, path_type=Path), required=True,
+@click.option("--b", "set_b", type=InputPath(path_type=Path), required=True,
               help="Second photo set, same forms.")
 @click.option("--n", type=click.IntRange(2), default=None, help="Photos per set (default: all).")
 @click.option("--size", type=click.IntRange(8), default=64, show_default=True, help="Working size of both sets.")
-@click.option("--segmenter", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--segmenter", type=InputPath(dir_okay=False, path_type=Path), default=None,
               help="Reference segmenter whose features are the space (when no --features).")
 @click.option("--features", default=None, help="torchvision backbone (e.g. resnet18); needs --weights.")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--weights", type=InputPath(dir_okay=False, path_type=Path), default=None,
               help="Local weights file of --features.")
 def frechet_command(set_a, set_b, n, size, segmenter, features, weights):
     """Fréchet distance between two photo sets in a local feature space."""
@@ -195,7 +196,7 @@ def frechet_command(set_a, set_b, n, size, segmenter, features, weights):
 
 
 @eval_group.command("labels")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=InputPath(file_okay=False, path_type=Path))
 @click.option("--n", type=click.IntRange(1), default=None, help="Check only the first N samples (default: all).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the report as JSON here.")
 def labels_command(dataset, n, out):
@@ -220,7 +221,7 @@ def labels_command(dataset, n, out):
 
 
 @eval_group.command("consistency")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=InputPath(file_okay=False, path_type=Path))
 @click.option("--judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Reference segmenter that parses the photos (default: the shipped domains/segmenter.safetensors).")
 @click.option("--landmark-judge", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -256,7 +257,7 @@ def consistency_command(dataset, judge, landmark_judge, n, min_pixels, out):
 
 
 @eval_group.command("train-landmark-detector")
-@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+@click.option("--data", type=InputPath(file_okay=False, path_type=Path), required=True,
               help="Training pairs: a folder with rgb/ and landmark/<stem>.npy (synthgen toyfaces render --domains rgb,landmark).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the detector (.safetensors).")
