@@ -193,7 +193,7 @@ def read_anchor_metadata(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise AnchorFileError(f"anchor file {path} does not exist")
+        raise AnchorFileError(f"anchor file {path} does not exist: check the path, or fit it with `synthgen fit`")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(METADATA_KEY)

@@ -47,7 +47,7 @@ def expand_inputs(spec: DomainSpec, inputs: Sequence[str | Path]) -> list[Path]:
         elif item.is_file():
             files.append(item)
         else:
-            raise TranslateError(f"input {item} does not exist")
+            raise TranslateError(f"input {item} does not exist: check the path")
     if not files:
         raise TranslateError(f"no {spec.name} files among the inputs")
     stems: dict[str, Path] = {}

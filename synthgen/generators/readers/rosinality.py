@@ -29,7 +29,7 @@ def load_weights_only(path: Path) -> object:
         raise CheckpointError(path, f"refused to unpickle: {what}") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(path, f"unreadable torch file, truncated or corrupt ({first})") from None
+        raise CheckpointError(path, f"unreadable torch file, truncated or corrupt ({first}): copy or download it again") from None
 
 
 def read_rosinality(path: Path, tap: str = "last", tap_resolution: int | None = None) -> FrozenStyleGAN2:
