@@ -131,3 +131,24 @@ def test_a_rerun_redoes_exactly_the_shards_that_are_not_complete(copy, world, da
     result = CliRunner().invoke(main, sample_args(*world, copy, domains=DOMAINS, n=20))
     assert result.exit_code == 0 and "1 shards written, 1 already complete" in result.output
     assert tar.read_bytes() == shard_paths(datasets["png"], "000001")["tar"].read_bytes()
+
+
+def test_a_tar_cut_between_members_is_an_error_not_a_shorter_shard(tmp_path):
+    """tarfile ends quietly at a cut that falls on a member boundary; the reader does not."""
+    import io
+    import tarfile
+
+    path = tmp_path / "000000.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for key in ("000000000", "000000001"):
+            info = tarfile.TarInfo(f"{key}.json")
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+    assert [k for k, _ in iter_samples(path)] == ["000000000", "000000001"]
+    data = path.read_bytes()
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(data[:1024])  # the first member's header and data block: the second is gone
+    with pytest.raises(tarfile.ReadError, match="cut short"):
+        list(iter_samples(cut))
+    with pytest.raises(tarfile.ReadError, match="cut short"):
+        shard_members(cut)

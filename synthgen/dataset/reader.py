@@ -103,15 +103,28 @@ class Member:
     size: int
 
 
+def check_whole(tar: tarfile.TarFile, tar_path: str | Path) -> None:
+    """tarfile.ReadError for a tar cut short, which tarfile itself reads to the cut and then
+    ends as if the archive ended there: every tar ends with two zero blocks after its last
+    member (tarfile, GNU tar and bsdtar all write them), so one whose last member or end
+    blocks lie beyond the file's end lost its tail (an interrupted copy, a full disk)."""
+    if tar.offset + 2 * tarfile.BLOCKSIZE > Path(tar_path).stat().st_size:
+        raise tarfile.ReadError("unexpected end of data: the tar is cut short")
+
+
 def shard_members(tar_path: str | Path) -> list[Member]:
-    """Every file of a shard in tar order; names and places only, no data is read."""
+    """Every file of a shard in tar order; names and places only, no data is read.
+    tarfile.ReadError when the tar is cut short (check_whole)."""
     with tarfile.open(tar_path) as tar:
-        return [Member(m.name, *split_name(m.name), m.offset_data, m.size) for m in tar if m.isfile()]
+        members = [Member(m.name, *split_name(m.name), m.offset_data, m.size) for m in tar if m.isfile()]
+        check_whole(tar, tar_path)
+    return members
 
 
 def iter_samples(tar_path: str | Path, fields: Collection[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) of each sample of a shard, in tar order, holding the bytes of
-    the asked `fields` it has (None: all of its fields)."""
+    the asked `fields` it has (None: all of its fields). tarfile.ReadError when the tar is
+    cut short (check_whole), before its last, perhaps incomplete, sample."""
     key, sample = None, {}
     with tarfile.open(tar_path) as tar:
         for member in tar:
@@ -124,5 +137,6 @@ def iter_samples(tar_path: str | Path, fields: Collection[str] | None = None) ->
                 key, sample = k, {}
             if fields is None or field in fields:
                 sample[field] = tar.extractfile(member).read()
+        check_whole(tar, tar_path)
     if key is not None:
         yield key, sample
