@@ -125,8 +125,8 @@ def _reading(tar_path: Path):
     try:
         yield
     except (tarfile.TarError, OSError) as exc:
-        raise PairsError(f"{tar_path}: unreadable shard ({type(exc).__name__}: {exc}); check the folder "
-                         "with `synthgen verify` and rerun its `synthgen sample` command") from None
+        raise PairsError(f"{tar_path}: unreadable shard ({type(exc).__name__}: {exc}): copy it again, or rerun "
+                         "the `synthgen sample` command that wrote it") from None
 
 
 def iter_shard_members(tars: list[Path], photo_fields: tuple[str, ...], other_field: str):
