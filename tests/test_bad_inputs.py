@@ -225,6 +225,9 @@ CASES = [
     Case("fit-data-only-corrupt-png",
          lambda e, t: fit_args(e, t, "seg", written(t / "masks" / "m.png", b"\x89PNG\r\n\x1a\n cut here").parent),
          ("m.png", "could be read")),
+    Case("fit-init-from-missing",
+         lambda e, t: fit_args(e, t, "seg", write_masks(t / "masks", n=2)) + ["--init-from", str(t / "old.safetensors")],
+         ("--init-from", "old.safetensors", "does not exist")),
     # sample options and output folders
     Case("sample-n-zero", lambda e, t: sample_args(e.generator, e.anchors, t / "out", n=0),
          ("--num-samples", "0 is not in the range"), exit_code=2),

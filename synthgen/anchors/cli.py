@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
+from synthgen.cli_paths import InputPath
 from synthgen.devices import DEVICES as DEVICE_NAMES
 
 DEVICES = click.Choice(DEVICE_NAMES)
@@ -50,7 +51,7 @@ def _user_errors():
               help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
-@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain and generator); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
@@ -66,7 +67,7 @@ def _user_errors():
 @click.option("--feature-tap", type=click.Choice(["default", "pyramid"]), default="default", show_default=True,
               help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
                    "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")
-@click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
+@click.option("--encoder-weights", type=InputPath(dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
 @click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and data order.")
