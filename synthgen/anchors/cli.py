@@ -47,6 +47,9 @@ def _user_errors():
 @click.option("--lambda-realism", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the unpaired realism term: a small patch critic tells R's decoded output on sampled "
                    "latents from the domain's own files, and R learns to pass it (0 = off).")
+@click.option("--feature-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Training only: Gaussian noise, in units of each feature channel's std, on the features R reads at "
+                   "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off).")
 @click.option("--critic-r1", type=click.FloatRange(min=0), default=0.001, show_default=True,
               help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,

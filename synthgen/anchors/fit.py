@@ -37,7 +37,8 @@ STATS = "stats.jsonl"
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
                "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame",
-               "class_balance", "init_from", "cycle_trains_regressor", "critic_r1")
+               "class_balance", "init_from", "cycle_trains_regressor", "critic_r1",
+               "feature_noise")
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
 # Sampled latents that measure G's latent variance (the cycle term's scale).
@@ -60,6 +61,7 @@ class FitConfig:
     lambda_cycle: float = 0.0  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
     cycle_trains_regressor: bool = False  # the cycle's gradient reaches R too (straight through the hard decoding)
     lambda_realism: float = 0.0  # weight of the unpaired realism term on R's decoded output at sampled latents (realism.py)
+    feature_noise: float = 0.0  # Gaussian noise, in units of each feature channel's std, on what R reads at E's latents
     critic_r1: float = 0.001  # R1 weight of the realism critic (1 keeps a critic of one-hot masks at chance)
     class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
@@ -116,16 +118,21 @@ class AnchorStep(nn.Module):
     a sampled synthesis G(z) -> R -> hard decoded output (straight through, for the realism
     critic) and the cycle decode -> E -> latents."""
 
-    def __init__(self, anchor: Anchor, cycle_trains_regressor: bool = False, cycle: bool = True):
+    def __init__(self, anchor: Anchor, cycle_trains_regressor: bool = False, cycle: bool = True,
+                 feature_noise: float = 0.0):
         super().__init__()
         self.anchor = anchor
         self.cycle_trains_regressor = cycle_trains_regressor
         self.cycle = cycle
+        self.feature_noise = feature_noise
 
-    def forward(self, x: torch.Tensor, generator: FrozenGenerator, sampled: Synthesis | None = None):
+    def forward(self, x: torch.Tensor, generator: FrozenGenerator, sampled: Synthesis | None = None,
+                noise_seed: int = 0):
         codes = self.anchor.encoder(x)  # (B, num_ws, D) w+, or (B, 1, z_dim) for z-space anchors
         latents = self.anchor.to_latents(codes, generator)
         synthesis = generator.synthesize(latents, taps=(self.anchor.tap,))  # gradients flow through G into E
+        if self.feature_noise > 0 and self.training:
+            synthesis = with_feature_noise(synthesis, self.feature_noise, noise_seed)
         cycle = decoded = None
         if sampled is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
             spec, size = self.anchor.spec, self.anchor.size
@@ -135,6 +142,27 @@ class AnchorStep(nn.Module):
                 cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
                 cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
         return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle, decoded
+
+
+def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthesis:
+    """The synthesis with Gaussian noise of sigma x each channel's batch std on its features
+    and taps (the photo is untouched), drawn from `seed` so a resumed run draws the same.
+
+    The regressor is a weak 1x1 head, but it still reads faint feature directions that do
+    not show in the photo: the encoder can then park a mask's layout there instead of
+    finding latents whose photo has that layout, and at sampled latents those directions
+    hold nothing. Noise of the order of each channel's spread drowns faint codes while the
+    strong directions that draw a part survive, so only the latter pay off.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    def noisy(t: torch.Tensor) -> torch.Tensor:
+        std = t.detach().float().std(dim=(0, 2, 3), keepdim=True)
+        noise = torch.randn(t.shape, generator=gen, dtype=torch.float32).to(t.device)
+        return t + (sigma * std * noise).to(t.dtype)
+
+    taps = {k: [noisy(t) for t in v] for k, v in synthesis.taps.items()}
+    return Synthesis(features=noisy(synthesis.features), rgb=synthesis.rgb, taps=taps)
 
 
 def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_through: bool) -> torch.Tensor:
@@ -178,8 +206,8 @@ class _Fit:
             raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
         if cfg.lambda_prior and cfg.batch_size < 2:
             raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
-        if cfg.class_balance < 0 or cfg.lambda_cycle < 0 or cfg.lambda_realism < 0 or cfg.critic_r1 < 0:
-            raise FitError("--class-balance, --lambda-cycle, --lambda-realism and --critic-r1 must be >= 0")
+        if min(cfg.class_balance, cfg.lambda_cycle, cfg.lambda_realism, cfg.critic_r1, cfg.feature_noise) < 0:
+            raise FitError("--class-balance, --lambda-cycle, --lambda-realism, --critic-r1 and --feature-noise must be >= 0")
         if cfg.encoder_weights and cfg.encoder == "resnet18-small":
             raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
         self.cfg, self.out, self.run_dir = cfg, out, run_dir
@@ -231,6 +259,7 @@ class _Fit:
             "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
             "points_frame": cfg.points_frame, "class_balance": cfg.class_balance,
             "cycle_trains_regressor": cfg.cycle_trains_regressor, "critic_r1": cfg.critic_r1,
+            "feature_noise": cfg.feature_noise,
             "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
             "world_size": self.acc.num_processes, "synthgen_version": __version__,
         }
@@ -293,6 +322,7 @@ class _Fit:
             old.setdefault("init_from", None)
             old.setdefault("cycle_trains_regressor", False)
             old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
+            old.setdefault("feature_noise", 0.0)
             changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
             if changed:
                 raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
@@ -338,7 +368,8 @@ class _Fit:
             _truncate_stats(self.run_dir / STATS, start)
             if self.data.skipped:
                 acc.print(self.data.skipped_report())
-        model = AnchorStep(self.anchor, cfg.cycle_trains_regressor, cycle=self.weights.cycle > 0)
+        model = AnchorStep(self.anchor, cfg.cycle_trains_regressor, cycle=self.weights.cycle > 0,
+                           feature_noise=cfg.feature_noise)
         model, self.opt = acc.prepare(model, self.opt)
         if self.disc is not None:
             self.disc, self.opt_d = acc.prepare(self.disc, self.opt_d)
@@ -360,7 +391,8 @@ class _Fit:
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
                     sampled, sampled_latents = self._sampled_pair(step) if sampled_terms else (None, None)
-                    codes, rgb, raw, cycle_latents, decoded = model(x, self.generator, sampled)
+                    noise_seed = (cfg.seed * 1_000_003 + step) * self.acc.num_processes + self.acc.process_index
+                    codes, rgb, raw, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
                     losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size),
                                                          self.class_weights),
                               "latent": latent_loss(codes, center)}
