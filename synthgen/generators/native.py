@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from synthgen.atomic_files import atomic_write
 from synthgen.generators.base import FrozenGenerator
 from synthgen.generators.errors import CheckpointError
 
@@ -44,9 +45,8 @@ def save_generator(gen: FrozenGenerator, path: str | Path) -> Path:
     if kind == "biggan-deep":
         metadata["class_index"] = str(gen.class_index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 
