@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from synthgen import __version__
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
+from synthgen.anchors.data import DomainDataset, StepBatchSampler
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
@@ -27,7 +28,6 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
-from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.devices import resolve_device
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
