@@ -1,6 +1,6 @@
 """Read `synthgen sample` shards for training: a WebDataset pipeline that decodes right.
 
-What the stock decoders get wrong for this data (REFERENCE.md, "WebDataset"):
+What the stock decoders get wrong for this data (docs/sampling.md, "Reading the data"):
 - `.decode("rgb8")` / `"torchrgb"` turn a 1-channel mask into 3 channels and float
   specs divide by 255; a mask here is a palette PNG whose pixel values ARE class ids,
   so it is read as-is into int64 (H, W);
