@@ -4,7 +4,7 @@
     python examples/train_segmentation.py --dataset out/faces --steps 2000 --out out/segmenter.safetensors
 
 The last shard is held out for evaluation (mIoU over the dataset's classes). Masks are
-read as class ids (no RGB conversion) by synthgen.data.webdataset; photos arrive in
+read as class ids (no RGB conversion) by synthgen.dataset.webdataset; photos arrive in
 [0, 1] and are mapped to [-1, 1], the range the segmenter expects.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import click
 import torch
 import torch.nn.functional as F
 
-from synthgen.data.webdataset import shard_pipeline
 from synthgen.dataset.reader import open_dataset
+from synthgen.dataset.webdataset import shard_pipeline
 from synthgen.evaluation.segmenter import SegmenterConfig, UNet, save_segmenter
 from synthgen.metrics import ConfusionMatrix
 

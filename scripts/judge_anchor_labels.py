@@ -22,6 +22,7 @@ from synthgen.anchors.spec import DomainSpec
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+from synthgen.runs import RunFolder
 
 
 PHOTO = DomainSpec(name="photo", kind="image", channels=3)
@@ -30,7 +31,7 @@ PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 def load_run(run_dir: str, like: str, G):
     """The latest checkpoint of a `synthgen fit` run folder, in the shape of anchor `like`."""
     anchor = load_anchor(like, generator=G)
-    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)["anchor"]
+    state = RunFolder(run_dir).read_checkpoint()["anchor"]
     anchor.load_state_dict(state)
     return anchor.eval()
 

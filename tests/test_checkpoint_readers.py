@@ -1,7 +1,7 @@
 """Readers of rosinality `.pt` and NVIDIA `.pkl` StyleGAN2 checkpoints, built here with random weights.
 
-The checkpoints are made from key names and shapes as the formats define them (REFERENCE.md), not
-from synthgen's modules, so a wrong mapping cannot cancel out.
+The checkpoints are made from key names and shapes as the formats define them (docs/generators.md,
+"Checkpoint formats"), not from synthgen's modules, so a wrong mapping cannot cancel out.
 """
 import argparse
 import os
@@ -58,7 +58,7 @@ def nvidia_state(seed=0):
 
 
 def rosinality_from_nvidia(nv):
-    """REFERENCE.md's NVIDIA -> rosinality mapping, written out independently of the reader."""
+    """The NVIDIA -> rosinality mapping of docs/generators.md, written out independently of the reader."""
     ro = {f"style.{i + 1}.{k}": nv[f"mapping.fc{i}.{k}"] for i in range(N_MLP) for k in ("weight", "bias")}
     ro["input.input"] = nv["synthesis.b4.const"][None]
     names = [(4, "conv1", "conv1")] + [(res, f"conv{j}", f"convs.{2 * k + j}") for k, res in enumerate(RES[1:]) for j in (0, 1)]

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from sample_world import make_world, sample_args
 from synthgen.cli import main
-from synthgen.data.webdataset import shard_pipeline
 from synthgen.dataset.layout import IMAGE_EXTENSIONS, is_complete, sample_key, shard_paths
 from synthgen.dataset.reader import find_shards, iter_samples, open_dataset, shard_members
+from synthgen.dataset.webdataset import shard_pipeline
 from synthgen.evaluation.pairs import read_pairs
 
 DOMAINS = "rgb,seg,landmark"

@@ -141,6 +141,27 @@ def test_realism_run_resumes_exactly(tmp_path, gen):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_feature_noise_is_seeded_and_training_only(tmp_path, gen):
+    from synthgen.anchors.fit import with_feature_noise
+
+    syn = gen.synthesize(gen.sample_latents([0, 1, 2], seed=0))
+    a, b = with_feature_noise(syn, 1.0, seed=3), with_feature_noise(syn, 1.0, seed=3)
+    assert torch.equal(a.features, b.features) and torch.equal(a.rgb, syn.rgb)
+    spread = (a.features - syn.features).std(dim=(0, 2, 3)) / syn.features.std(dim=(0, 2, 3))
+    assert 0.7 < float(spread.mean()) < 1.3  # sigma is in units of each channel's std
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, feature_noise=1.0)
+    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
+    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
+    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
+    x, y = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
+    assert all(torch.equal(x[k], y[k]) for k in x)
+    plain = fit("seg", data, gen, tmp_path / "plain.safetensors", run_dir=tmp_path / "r3", steps=6,
+                **{**opts, "feature_noise": 0.0})
+    assert _stats(tmp_path / "r1")[0]["rec"] != _stats(tmp_path / "r3")[0]["rec"]  # the noise reaches the loss
+    assert plain.exists()
+
+
 def test_realism_refused_for_the_photo_domain(tmp_path, gen):
     with pytest.raises(FitError, match="lambda-realism"):
         fit("rgb", write_images(tmp_path / "d", channels=3), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r",

@@ -15,8 +15,8 @@ from PIL import Image
 
 from sample_world import make_world, sample_args
 from synthgen.cli import main
-from synthgen.data.webdataset import decode_mask, shard_pipeline
 from synthgen.dataset.reader import ShardReaderError, open_dataset
+from synthgen.dataset.webdataset import decode_mask, shard_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +47,12 @@ def test_pipeline_decodes_every_domain_to_the_documented_tensors(dataset):
     np.testing.assert_array_equal(sample["seg"].numpy(), ids)
     assert sample["landmark"].shape == (68, 2) and sample["landmark_map"].shape == (1, 32, 32)
     assert sample["json"]["index"] == 0
+
+
+def test_the_former_import_path_still_serves_user_code():
+    from synthgen.data.webdataset import shard_pipeline as former
+
+    assert former is shard_pipeline
 
 
 def test_mask_is_not_what_the_stock_rgb_decoder_gives(dataset):

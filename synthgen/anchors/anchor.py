@@ -10,7 +10,6 @@ exactly as trained (no dtype change), so a save/load round trip is bit-exact.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from synthgen import __version__
 from synthgen.anchors.encoder import Encoder, EncoderConfig
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
+from synthgen.atomic_files import atomic_write
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 
 METADATA_KEY = "synthgen_anchor"
@@ -170,14 +170,13 @@ def save_anchor(anchor: Anchor, path: str | Path, store_dtype: str = "float32") 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     meta = json.dumps(anchor.describe(), sort_keys=True)
     state = anchor_state(anchor)
     cast = STORE_DTYPES[store_dtype]
     if cast is not None:
         state = {k: v.to(cast) if v.is_floating_point() and "running_" not in k else v for k, v in state.items()}
-    save_file(state, str(tmp), metadata={METADATA_KEY: meta})
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        save_file(state, str(tmp), metadata={METADATA_KEY: meta})
     return path
 
 

@@ -17,7 +17,7 @@ def _user_errors():
     from synthgen.anchors.fit import FitError
     from synthgen.anchors.spec import DomainSpecError
     from synthgen.anchors.translate import TranslateError
-    from synthgen.data.folders import DataFolderError
+    from synthgen.anchors.data import DataFolderError
     from synthgen.devices import DeviceError
     from synthgen.generators.errors import CheckpointError
 

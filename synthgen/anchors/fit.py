@@ -2,15 +2,14 @@
 
 x -> E_d -> latents -> G (frozen) -> features -> R_d -> x_hat, trained on unpaired files of
 the domain alone. Only E_d and R_d learn (for the rgb domain R is G's own image path and
-only E learns). The run folder holds the resolved config, a checkpoint, stats.jsonl and
-preview grids; running the same command again resumes from the checkpoint at the same
-step with the same data order (batches are a pure function of (seed, step)).
+only E learns). The run folder (synthgen.runs) holds the resolved config, a checkpoint,
+stats.jsonl and preview grids; running the same command again resumes from the checkpoint
+at the same step with the same data order (batches are a pure function of (seed, step)).
 """
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader
 from synthgen import __version__
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
+from synthgen.anchors.data import DomainDataset, StepBatchSampler
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
 from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
@@ -28,17 +28,10 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
-from synthgen.data.folders import DomainDataset, StepBatchSampler
 from synthgen.devices import resolve_device
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
+from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
 
-CHECKPOINT = "checkpoint.pt"
-STATS = "stats.jsonl"
-# Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("domain", "data", "field", "generator_fingerprint", "size", "encoder", "latent_space", "encoder_weights",
-               "regressor_widths", "regressor_batch_norm", "feature_tap", "weights", "lr", "batch_size", "seed", "real_rgb", "points_frame",
-               "class_balance", "init_from", "cycle_trains_regressor", "critic_r1",
-               "feature_noise")
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
 # Sampled latents that measure G's latent variance (the cycle term's scale).
@@ -51,16 +44,19 @@ class FitError(ValueError):
 
 @dataclass
 class FitConfig:
-    steps: int = 3000  # optimisation steps (paper: anchoring visible by 3k, details to 200k)
+    """The options of a fit. A resumed run must share those not marked free_on_resume with the
+    run it continues (RESUME_KEYS); the loss weights are compared as resolved (`weights`)."""
+
+    steps: int = free_on_resume(3000)  # optimisation steps (paper: anchoring visible by 3k, details to 200k)
     batch_size: int = 4  # per process, as released
     lr: float = 1e-4  # Adam (paper)
-    lambda_rec: float | None = None  # None = the domain kind's preset (losses.PRESETS)
-    lambda_latent: float | None = None
-    lambda_adv: float | None = None  # > 0 needs real_rgb
-    lambda_prior: float = 0.0  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
-    lambda_cycle: float = 0.0  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
+    lambda_rec: float | None = free_on_resume(None)  # None = the domain kind's preset (losses.PRESETS)
+    lambda_latent: float | None = free_on_resume(None)
+    lambda_adv: float | None = free_on_resume(None)  # > 0 needs real_rgb
+    lambda_prior: float = free_on_resume(0.0)  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
+    lambda_cycle: float = free_on_resume(0.0)  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
     cycle_trains_regressor: bool = False  # the cycle's gradient reaches R too (straight through the hard decoding)
-    lambda_realism: float = 0.0  # weight of the unpaired realism term on R's decoded output at sampled latents (realism.py)
+    lambda_realism: float = free_on_resume(0.0)  # weight of the unpaired realism term on R's decoded output at sampled latents (realism.py)
     feature_noise: float = 0.0  # Gaussian noise, in units of each feature channel's std, on what R reads at E's latents
     critic_r1: float = 0.001  # R1 weight of the realism critic (1 keeps a critic of one-hot masks at chance)
     class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
@@ -74,16 +70,21 @@ class FitConfig:
     regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
     feature_tap: str = DEFAULT_TAP  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
     seed: int = 0  # initial weights and data order
-    preview_every: int = 500  # steps between preview grids (0 = only at the end)
-    checkpoint_every: int = 500  # steps between checkpoints (and always at the end)
-    device: str = "auto"  # auto | cpu | cuda
-    mixed_precision: str = "no"  # no | bf16 | fp16 (GPU)
+    preview_every: int = free_on_resume(500)  # steps between preview grids (0 = only at the end)
+    checkpoint_every: int = free_on_resume(500)  # steps between checkpoints (and always at the end)
+    device: str = free_on_resume("auto")  # auto | cpu | cuda
+    mixed_precision: str = free_on_resume("no")  # no | bf16 | fp16 (GPU)
     field: str | None = None  # WebDataset field (e.g. seg.png) when data holds .tar shards
     points_frame: int | None = None  # keypoints: side of the image the coordinates refer to
-    preload_bytes: int = 1 << 30  # decoded training files kept in memory
-    num_workers: int = 0  # DataLoader workers when files do not fit in memory
-    progress: bool = True  # tqdm bar
-    store_dtype: str = "float32"  # dtype of the anchor file's weights ("float16" halves it)
+    preload_bytes: int = free_on_resume(1 << 30)  # decoded training files kept in memory
+    num_workers: int = free_on_resume(0)  # DataLoader workers when files do not fit in memory
+    progress: bool = free_on_resume(True)  # tqdm bar
+    store_dtype: str = free_on_resume("float32")  # dtype of the anchor file's weights ("float16" halves it)
+
+
+# What a resumed run must share with the run it continues: the inputs (as resolved) and the
+# options not marked free_on_resume.
+RESUME_KEYS = ("domain", "data", "generator_fingerprint", "weights") + pinned_fields(FitConfig)
 
 
 def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
@@ -99,6 +100,39 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
     return weights
+
+
+def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, device: str) -> None:
+    """FitError naming the first option that cannot fit `spec` to `generator` on `device` (cpu | cuda)."""
+    if cfg.steps < 1 or cfg.batch_size < 1:
+        raise FitError("steps and batch_size must be >= 1")
+    if cfg.latent_space not in LATENT_SPACES:
+        raise FitError(f"--latent-space must be one of {', '.join(LATENT_SPACES)}, got {cfg.latent_space!r}")
+    if cfg.lambda_prior and cfg.latent_space != "z":
+        raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
+    if cfg.lambda_prior and cfg.batch_size < 2:
+        raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
+    if min(cfg.class_balance, cfg.lambda_cycle, cfg.lambda_realism, cfg.critic_r1, cfg.feature_noise) < 0:
+        raise FitError("--class-balance, --lambda-cycle, --lambda-realism, --critic-r1 and --feature-noise must be >= 0")
+    if cfg.encoder_weights and cfg.encoder == "resnet18-small":
+        raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
+    if cfg.class_balance and spec.kind != "mask":
+        raise FitError(f"--class-balance weights mask classes; domain {spec.name!r} is a {spec.kind} domain")
+    if device == "cpu" and cfg.mixed_precision == "fp16":
+        raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
+    if cfg.latent_space == "z" and generator.latent_kind != "w+":
+        raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
+                       f"{generator.latent_kind!r} (use the default --latent-space w+)")
+    if spec.from_generator and cfg.lambda_realism:
+        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for "
+                       "--lambda-realism to judge; leave it 0")
+    if spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
+        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor to read "
+                       f"--feature-tap {cfg.feature_tap}; leave the default")
+    try:
+        generator.check_taps([cfg.feature_tap])
+    except ValueError as exc:
+        raise FitError(str(exc)) from None
 
 
 def default_run_dir(out: str | Path) -> Path:
@@ -198,48 +232,18 @@ class _Fit:
     def __init__(self, domain, data, generator, out: Path, run_dir: Path, cfg: FitConfig):
         from accelerate import Accelerator
 
-        if cfg.steps < 1 or cfg.batch_size < 1:
-            raise FitError("steps and batch_size must be >= 1")
-        if cfg.latent_space not in LATENT_SPACES:
-            raise FitError(f"--latent-space must be one of {', '.join(LATENT_SPACES)}, got {cfg.latent_space!r}")
-        if cfg.lambda_prior and cfg.latent_space != "z":
-            raise FitError("--lambda-prior matches E's z to the N(0, I) prior; it needs --latent-space z")
-        if cfg.lambda_prior and cfg.batch_size < 2:
-            raise FitError("--lambda-prior compares batch moments: use --batch-size 2 or more")
-        if min(cfg.class_balance, cfg.lambda_cycle, cfg.lambda_realism, cfg.critic_r1, cfg.feature_noise) < 0:
-            raise FitError("--class-balance, --lambda-cycle, --lambda-realism, --critic-r1 and --feature-noise must be >= 0")
-        if cfg.encoder_weights and cfg.encoder == "resnet18-small":
-            raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
-        self.cfg, self.out, self.run_dir = cfg, out, run_dir
+        self.cfg, self.out, self.folder = cfg, out, RunFolder(run_dir)
         self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         self.weights = resolve_weights(self.spec, cfg)
-        if cfg.class_balance and self.spec.kind != "mask":
-            raise FitError(f"--class-balance weights mask classes; domain {self.spec.name!r} is a {self.spec.kind} domain")
-        device = resolve_device(cfg.device).type
-        if device == "cpu" and cfg.mixed_precision == "fp16":
-            raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
-        self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
-        if isinstance(generator, FrozenGenerator):
-            self.generator = generator
-        else:
+        if not isinstance(generator, FrozenGenerator):
             from synthgen.generators import load_generator
 
-            self.generator = load_generator(generator)
-        self.generator = self.generator.freeze().to(self.acc.device)
+            generator = load_generator(generator)
+        device = resolve_device(cfg.device).type
+        check_config(cfg, self.spec, generator, device)
+        self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
+        self.generator = generator.freeze().to(self.acc.device)
         self.fingerprint = self.generator.fingerprint
-        if cfg.latent_space == "z" and self.generator.latent_kind != "w+":
-            raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
-                           f"{self.generator.latent_kind!r} (use the default --latent-space w+)")
-        if self.spec.from_generator and cfg.lambda_realism:
-            raise FitError(f"domain {self.spec.name!r} is the generator's own photo: it has no regressor for "
-                           "--lambda-realism to judge; leave it 0")
-        if self.spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
-            raise FitError(f"domain {self.spec.name!r} is the generator's own photo: it has no regressor to read "
-                           f"--feature-tap {cfg.feature_tap}; leave the default")
-        try:
-            self.generator.check_taps([cfg.feature_tap])
-        except ValueError as exc:
-            raise FitError(str(exc)) from None
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
@@ -250,18 +254,13 @@ class _Fit:
         if self.weights.adv > 0:
             rgb = DomainSpec(name="real_rgb", kind="image", channels=3)
             self.real = DomainDataset(rgb, cfg.real_rgb, self.generator.resolution, preload_bytes=cfg.preload_bytes)
+        # config.json: the inputs, the options and the facts derived from them.
         self.resolved = {
-            "domain": self.spec.to_dict(), "data": str(Path(data).resolve()), "field": cfg.field,
-            "n_files": len(self.data), "generator_fingerprint": self.fingerprint, "size": self.size,
-            "encoder": cfg.encoder, "latent_space": cfg.latent_space, "encoder_weights": cfg.encoder_weights,
-            "regressor_widths": list(cfg.regressor_widths), "regressor_batch_norm": cfg.regressor_batch_norm,
-            "feature_tap": cfg.feature_tap, "weights": self.weights.to_dict(), "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
-            "real_rgb": str(Path(cfg.real_rgb).resolve()) if cfg.real_rgb else None,
-            "points_frame": cfg.points_frame, "class_balance": cfg.class_balance,
-            "cycle_trains_regressor": cfg.cycle_trains_regressor, "critic_r1": cfg.critic_r1,
-            "feature_noise": cfg.feature_noise,
-            "init_from": str(Path(cfg.init_from).resolve()) if cfg.init_from else None, "steps": cfg.steps, "mixed_precision": cfg.mixed_precision,
-            "world_size": self.acc.num_processes, "synthgen_version": __version__,
+            "domain": self.spec.to_dict(), "data": _absolute(data), "generator_fingerprint": self.fingerprint,
+            **asdict(cfg),
+            "size": self.size, "real_rgb": _absolute(cfg.real_rgb), "init_from": _absolute(cfg.init_from),
+            "weights": self.weights.to_dict(), "n_files": len(self.data), "world_size": self.acc.num_processes,
+            "synthgen_version": __version__,
         }
 
     # -- setup -------------------------------------------------------------------
@@ -309,25 +308,13 @@ class _Fit:
             self.anchor.regressor.load_state_dict(old.regressor.state_dict())
 
     def _resume(self) -> int:
-        ckpt_path = self.run_dir / CHECKPOINT
-        cfg_path = self.run_dir / "config.json"
-        if not ckpt_path.is_file():
+        if not self.folder.has_checkpoint():
             return 0
-        if cfg_path.is_file():
-            old = json.loads(cfg_path.read_text())
-            if isinstance(old.get("weights"), dict):  # a run from before a loss term existed: it had weight 0
-                old["weights"] = LossWeights(**old["weights"]).to_dict()
-            old.setdefault("feature_tap", DEFAULT_TAP)  # a run from before taps were chosen read the default
-            old.setdefault("class_balance", 0.0)  # runs from before these options had them off
-            old.setdefault("init_from", None)
-            old.setdefault("cycle_trains_regressor", False)
-            old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
-            old.setdefault("feature_noise", 0.0)
-            changed = [k for k in RESUME_KEYS if old.get(k) != self.resolved.get(k)]
-            if changed:
-                raise FitError(f"run folder {self.run_dir} holds a run with different {', '.join(changed)}; "
-                               "rerun with the same settings to resume, or pass a new --run-dir")
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            self.folder.check_resume(self.resolved, RESUME_KEYS, upgrade=self._upgrade_old_config)
+        except ResumeError as exc:
+            raise FitError(str(exc)) from None
+        ckpt = self.folder.read_checkpoint()
         state = ckpt["anchor"]
         self.anchor.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         if self.anchor.regressor is not None:
@@ -341,6 +328,17 @@ class _Fit:
             self.opt_c.load_state_dict(ckpt["opt_c"])
         return int(ckpt["step"])
 
+    def _upgrade_old_config(self, old: dict) -> None:
+        """What the config.json of a run from before an option existed lacks: the value it ran with."""
+        if isinstance(old.get("weights"), dict):  # a run from before a loss term existed: it had weight 0
+            old["weights"] = LossWeights(**old["weights"]).to_dict()
+        old.setdefault("feature_tap", DEFAULT_TAP)  # a run from before taps were chosen read the default
+        old.setdefault("class_balance", 0.0)  # runs from before these options had them off
+        old.setdefault("init_from", None)
+        old.setdefault("cycle_trains_regressor", False)
+        old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
+        old.setdefault("feature_noise", 0.0)
+
     def _save_checkpoint(self, step: int) -> None:
         if not self.acc.is_main_process:
             return
@@ -351,21 +349,19 @@ class _Fit:
         if self.critic is not None:
             ckpt["critic"] = self.acc.unwrap_model(self.critic).state_dict()
             ckpt["opt_c"] = self.opt_c.state_dict()
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
-        torch.save(ckpt, tmp)
-        os.replace(tmp, self.run_dir / CHECKPOINT)
+        self.folder.write_checkpoint(ckpt)
 
     # -- loop --------------------------------------------------------------------
     def run(self) -> Path:
         from tqdm.auto import tqdm
 
         cfg, acc = self.cfg, self.acc
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.folder.path.mkdir(parents=True, exist_ok=True)
         self._build()
         start = self._resume()
         if acc.is_main_process:
-            (self.run_dir / "config.json").write_text(json.dumps(self.resolved, indent=1) + "\n")
-            _truncate_stats(self.run_dir / STATS, start)
+            self.folder.write_config(self.resolved)
+            self.folder.truncate_stats(start)
             if self.data.skipped:
                 acc.print(self.data.skipped_report())
         model = AnchorStep(self.anchor, cfg.cycle_trains_regressor, cycle=self.weights.cycle > 0,
@@ -383,8 +379,7 @@ class _Fit:
         center = self.anchor.latent_center(self.generator)
         cycle_scale = self._latent_variance() if self.weights.cycle > 0 else None
         sampled_terms = self.weights.cycle > 0 or self.weights.realism > 0
-        # Line-buffered, so the file can be watched during a run.
-        stats_file = open(self.run_dir / STATS, "a", buffering=1) if acc.is_main_process else None
+        stats_file = self.folder.open_stats() if acc.is_main_process else None
         try:
             for step in range(start, cfg.steps):
                 batch = next(batches).to(acc.device)
@@ -499,11 +494,11 @@ class _Fit:
             to_rgb_preview(photo_spec, decode(photo_spec, rgb[:n]), s),
         ]
         grid = np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)  # (n*S, 3*S, 3)
-        (self.run_dir / "previews").mkdir(exist_ok=True)
-        Image.fromarray(grid).save(self.run_dir / "previews" / f"step_{step:07d}.png")
+        (self.folder.path / "previews").mkdir(exist_ok=True)
+        Image.fromarray(grid).save(self.folder.path / "previews" / f"step_{step:07d}.png")
 
     def _summary(self, steps: int) -> dict:
-        tail = _read_stats(self.run_dir / STATS)[-10:]
+        tail = self.folder.read_stats()[-10:]
         keys = [k for k in (tail[0] if tail else {}) if k != "step"]
         final = {k: float(np.mean([r[k] for r in tail])) for k in keys}
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
@@ -520,13 +515,6 @@ def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
     return counts
 
 
-def _read_stats(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-
-def _truncate_stats(path: Path, step: int) -> None:
-    """Drop records past the checkpoint, so a resumed run does not log a step twice."""
-    rows = [r for r in _read_stats(path) if r["step"] <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+def _absolute(path: str | Path | None) -> str | None:
+    return str(Path(path).resolve()) if path else None

@@ -22,7 +22,7 @@ class LossWeights:
         return asdict(self)
 
 
-# The method's released settings (REFERENCE.md): seg 1 / 0.005 / 0.01; sketch and
+# The method's released settings (docs/anchors.md, the presets table): seg 1 / 0.005 / 0.01; sketch and
 # landmark 10 / 0.02 / 0.02. The rgb domain is plain GAN inversion: MSE on the photo.
 PRESETS: dict[str, LossWeights] = {
     "mask": LossWeights(rec=1.0, latent=0.005, adv=0.01),

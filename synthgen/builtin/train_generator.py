@@ -6,8 +6,8 @@ for sharp part boundaries), which a CPU can do in hours where pure adversarial t
 would take days. An optional adversarial phase afterwards adds a non-saturating GAN loss
 for sharpness. The generator only ever sees RGB: never masks, sketches or landmarks.
 
-The run folder holds `checkpoint.pt` (tensors only, loaded with weights_only=True),
-`stats.jsonl`, and sample grids; running the same command again resumes from it.
+The run folder (synthgen.runs) holds `config.json`, `checkpoint.pt`, `stats.jsonl` and
+sample grids; running the same command again resumes from it.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
 from synthgen.metrics import psnr as per_image_psnr
+from synthgen.runs import RunFolder
 from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
@@ -130,8 +131,8 @@ class TargetCache:
 class GeneratorTrainer:
     def __init__(self, cfg: GeneratorTrainConfig, run_dir: str | Path):
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.folder = RunFolder(run_dir)
+        self.folder.path.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # the mapping MLP; convolutions use TF32 already
@@ -152,10 +153,6 @@ class GeneratorTrainer:
         self._resume()
 
     # -- state ---------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
     def _ensure_discriminator(self) -> None:
         if self.D is None:
             from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
@@ -179,34 +176,25 @@ class GeneratorTrainer:
         self.G.load_state_dict(frozen.generator.state_dict())
 
     def _resume(self) -> None:
-        (self.run_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
-        if not self.checkpoint_path.exists():
+        self.folder.write_config(asdict(self.cfg))
+        state = self.folder.read_checkpoint(map_location=self.device)
+        if state is None:
             return
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
-        self._drop_stats_after(self.step)
+        self.folder.truncate_stats(self.step)  # steps logged after the checkpoint are redone
         if "D" in state:
             self._ensure_discriminator()
             self.D.load_state_dict(state["D"])
             self.opt_d.load_state_dict(state["opt_d"])
 
-    def _drop_stats_after(self, step: int) -> None:
-        """Steps logged after the last checkpoint are redone on resume: keep each step once."""
-        path = self.run_dir / "stats.jsonl"
-        if path.exists():
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-            path.write_text("".join(line + "\n" for line in kept))
-
     def save_checkpoint(self) -> None:
         state = {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "opt": self.opt.state_dict(), "step": self.step}
         if self.D is not None:
             state.update(D=self.D.state_dict(), opt_d=self.opt_d.state_dict())
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)  # a kill mid-write never leaves a torn checkpoint
+        self.folder.write_checkpoint(state)  # a kill mid-write never leaves a torn checkpoint
 
     # -- one step ------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -270,7 +258,7 @@ class GeneratorTrainer:
         indices = np.arange(self.cfg.eval_samples)
         z, real = rendered_targets(self.eval_split, indices, self.G.cfg.size)
         fake = self.G_ema(z.to(self.device), noise_mode="const").cpu()
-        self._save_grid(fake[:8], real[:8], self.run_dir / f"samples_{self.step:07d}.png")
+        self._save_grid(fake[:8], real[:8], self.folder.path / f"samples_{self.step:07d}.png")
         # Mean per-image PSNR, the measure EVAL.md reports (scripts/eval_generator_fidelity.py).
         return {"eval_psnr": float(per_image_psnr(fake.clamp(-1, 1), real, data_range=2.0).mean())}
 
@@ -285,7 +273,7 @@ class GeneratorTrainer:
     # -- loop ----------------------------------------------------------------------
     def run(self, progress: bool = True) -> None:
         cfg = self.cfg
-        log = (self.run_dir / "stats.jsonl").open("a")
+        log = self.folder.open_stats()
         if cfg.target_cache and self.cache is None and self.step < cfg.steps:
             self.cache = TargetCache(self.split, cfg.target_cache, self.G.cfg.size, cfg.render_workers, self.device, progress)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train-generator")
@@ -299,7 +287,6 @@ class GeneratorTrainer:
                 record.update(self.evaluate())
                 bar.write(f"step {self.step}: held-out PSNR {record['eval_psnr']:.2f} dB")
             log.write(json.dumps(record) + "\n")
-            log.flush()
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
         bar.close()
@@ -312,8 +299,8 @@ class GeneratorTrainer:
 
 def train_generator(run_dir: str | Path, out: str | Path | None = None, progress: bool = True, **overrides) -> Path | None:
     """Train (or resume) the built-in generator in `run_dir`; export to `out` when given."""
-    config_path = Path(run_dir) / "config.json"
-    base = GeneratorTrainConfig(**json.loads(config_path.read_text())) if config_path.exists() else GeneratorTrainConfig()
+    stored = RunFolder(run_dir).read_config()
+    base = GeneratorTrainConfig(**stored) if stored is not None else GeneratorTrainConfig()
     cfg = GeneratorTrainConfig(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
     trainer = GeneratorTrainer(cfg, run_dir)
     trainer.run(progress=progress)

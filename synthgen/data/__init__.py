@@ -1,1 +1,1 @@
-"""Readers of training data: domain folders and shards for `synthgen fit` (folders.py)."""
+"""Kept only for webdataset.py, the former import path of synthgen.dataset.webdataset."""

@@ -10,11 +10,11 @@ folder never mixes two datasets. `ranges` are the sample index ranges written so
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from synthgen import __version__
+from synthgen.atomic_files import atomic_write
 from synthgen.dataset.layout import ShardTask, shard_tasks
 
 CARD_NAME = "dataset.json"
@@ -133,6 +133,5 @@ def extend_card(existing: dict[str, Any] | None, new: dict[str, Any]) -> dict[st
 
 def write_card(out_dir: Path, card: dict[str, Any]) -> None:
     path = Path(out_dir) / CARD_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(card, indent=2) + "\n")

@@ -17,7 +17,6 @@ worst label); null when no domain carries a confidence.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -25,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthgen.atomic_files import writer_tmp
+from synthgen.atomic_files import atomic_write
 from synthgen.dataset.layout import domain_fields, sample_key
 
 MANIFEST_VERSION = 1
@@ -114,33 +113,25 @@ def rows_to_table(rows: Iterable[dict], schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    tmp = writer_tmp(path)
-    pq.write_table(table, tmp)
-    _fsync_replace(tmp, path)
+    with atomic_write(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def merge_manifests(shard_manifests: Sequence[Path], out_path: Path) -> int:
     """Concatenate per-shard manifests in the given order, streaming; returns the row count."""
-    tmp = writer_tmp(out_path)
-    rows = 0
-    writer = None
-    try:
-        for path in shard_manifests:
-            table = pq.read_table(path)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            rows += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
+    if not shard_manifests:
         return 0
-    _fsync_replace(tmp, out_path)
+    rows = 0
+    with atomic_write(out_path) as tmp:
+        writer = None
+        try:
+            for path in shard_manifests:
+                table = pq.read_table(path)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
     return rows
-
-
-def _fsync_replace(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -1,7 +1,7 @@
 """Reading a dataset folder, driven by its card: the one reader of the shards.
 
-Every consumer reads through here: the training pipeline (synthgen.data.webdataset), the
-evaluation pairs, fit's `--field` shards (synthgen.data.folders), `synthgen preview` and
+Every consumer reads through here: the training pipeline (synthgen.dataset.webdataset), the
+evaluation pairs, fit's `--field` shards (synthgen.anchors.data), `synthgen preview` and
 `synthgen verify`. A folder with a card (dataset.json) is a dataset: its shards are the
 ones its index ranges cover, and only the complete ones (layout.is_complete) are read.
 Inside a shard WebDataset's rule holds: a member's name splits into key and field at the

@@ -9,21 +9,16 @@ side. Points are (x, y) pixels with pixel centres at integers, as the codecs wri
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synthgen.evaluation.errors import PairsError, SegmenterFileError
-from synthgen.evaluation.segmenter import SegmenterConfig, UNet, count_parameters, images_to_input
-
-FORMAT = "synthgen-landmark-detector"
-FORMAT_VERSION = 1
-
+from synthgen.evaluation.errors import PairsError
+from synthgen.evaluation.segmenter import SegmenterConfig, UNet, UNetFile, count_parameters, images_to_input
 
 @dataclass
 class DetectorConfig:
@@ -102,40 +97,16 @@ def train_landmark_detector(images: np.ndarray, points: np.ndarray, config: Dete
                    "parameters": count_parameters(model), "seed": seed, "lr": lr, "batch_size": batch_size}
 
 
-def save_detector(model: UNet, path: str | Path, extra: dict | None = None) -> Path:
-    from safetensors.torch import save_file
+DETECTOR_FILE = UNetFile("synthgen-landmark-detector", "landmark detector", "train-landmark-detector", DetectorConfig,
+                         "detector_config", new_detector)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-            "config": json.dumps(asdict(model.detector_config)), "extra": json.dumps(extra or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+
+def save_detector(model: UNet, path: str | Path, extra: dict | None = None) -> Path:
+    return DETECTOR_FILE.save(model, path, extra)
 
 
 def load_detector(path: str | Path, device: str = "cpu") -> UNet:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise SegmenterFileError(
-            f"landmark detector file {path} not found: train one with `synthgen eval train-landmark-detector`")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except Exception as exc:
-        raise SegmenterFileError(f"{path} is not a safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise SegmenterFileError(f"{path} is not a synthgen landmark detector (format {meta.get('format')!r}): "
-                                 "pass a file written by `synthgen eval train-landmark-detector`")
-    model = new_detector(DetectorConfig(**json.loads(meta["config"])))
-    model.load_state_dict(state)
-    model.training_facts = json.loads(meta.get("extra", "{}"))
-    return model.to(device).eval()
+    return DETECTOR_FILE.load(path, device)
 
 
 def read_landmark_folder(root: str | Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ Two layouts:
   read with the field names its card records for the rgb and seg domains.
 
 Masks are single-channel PNGs whose pixel value is the class id (often palette mode P):
-they are decoded as indices, never converted to RGB (REFERENCE.md, WebDataset).
+they are decoded as indices, never converted to RGB (docs/evaluation.md, "Pairs").
 """
 from __future__ import annotations
 

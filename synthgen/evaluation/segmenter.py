@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthgen.atomic_files import atomic_write
 from synthgen.celebamask import CLASS_NAMES
 from synthgen.evaluation.errors import SegmenterFileError
-
-FORMAT = "synthgen-segmenter"
-FORMAT_VERSION = 1
-
 
 @dataclass
 class SegmenterConfig:
@@ -126,47 +124,68 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@dataclass(frozen=True)
+class UNetFile:
+    """A file format of a trained U-Net: the weights as safetensors; the format tag, the
+    model's config (a dataclass, as JSON) and its training facts in the metadata."""
+
+    format: str  # the metadata's "format" tag
+    name: str  # what the file holds, as messages name it
+    command: str  # the `synthgen eval` command that writes one
+    config_class: type  # the dataclass of the config
+    config_attr: str  # the model's attribute that holds its config
+    build: Callable[[Any], UNet]  # config -> a model of that shape
+    version: int = 1
+
+    def save(self, model: UNet, path: str | Path, extra: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": self.format,
+            "format_version": str(self.version),
+            "config": json.dumps(asdict(getattr(model, self.config_attr))),
+            "extra": json.dumps(extra or {}),
+        }
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_write(path) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+        return path
+
+    def load(self, path: str | Path, device: str | torch.device = "cpu") -> UNet:
+        """Read a file written by `save`; the model comes back in eval mode."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise SegmenterFileError(f"{self.name} file {path} not found: train one with `synthgen eval {self.command}`")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises several types for a foreign file
+            raise SegmenterFileError(f"{path} is not a safetensors file ({exc})") from None
+        if meta.get("format") != self.format:
+            raise SegmenterFileError(
+                f"{path} is not a synthgen {self.name} (format {meta.get('format')!r}): "
+                f"pass a file written by `synthgen eval {self.command}`"
+            )
+        model = self.build(self.config_class(**json.loads(meta["config"])))
+        model.load_state_dict(state)
+        model.training_facts = json.loads(meta.get("extra", "{}"))
+        return model.to(device).eval()
+
+
+SEGMENTER_FILE = UNetFile("synthgen-segmenter", "segmenter", "train-segmenter", SegmenterConfig, "config", UNet)
+
+
 def save_segmenter(model: UNet, path: str | Path, extra: dict | None = None) -> Path:
     """Weights as safetensors; the config and training facts in its JSON metadata."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "config": json.dumps(asdict(model.config)),
-        "extra": json.dumps(extra or {}),
-    }
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    return SEGMENTER_FILE.save(model, path, extra)
 
 
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> UNet:
     """Read a file written by `save_segmenter`; the model comes back in eval mode."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise SegmenterFileError(
-            f"segmenter file {path} not found: train one with `synthgen eval train-segmenter`"
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for a foreign file
-        raise SegmenterFileError(f"{path} is not a safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise SegmenterFileError(
-            f"{path} is not a synthgen segmenter (format {meta.get('format')!r}): "
-            "pass a file written by `synthgen eval train-segmenter`"
-        )
-    model = UNet(SegmenterConfig(**json.loads(meta["config"])))
-    model.load_state_dict(state)
-    model.training_facts = json.loads(meta.get("extra", "{}"))
-    return model.to(device).eval()
+    return SEGMENTER_FILE.load(path, device)

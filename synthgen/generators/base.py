@@ -1,4 +1,4 @@
-"""The interface every frozen backbone implements (DESIGN.md, "Interfaces worth keeping stable").
+"""The interface every frozen backbone implements (docs/architecture.md, "Generators").
 
 Latents are always a tensor (B, num_ws, latent_dim):
 - StyleGAN2: w+ (num_ws entries of w, latent_dim = w_dim);

@@ -12,8 +12,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from synthgen.atomic_files import atomic_write
 from synthgen.generators.base import FrozenGenerator
 from synthgen.generators.errors import CheckpointError
+from synthgen.generators.state import load_state_strict
 
 FORMAT_TAG = "generator"
 FORMAT_VERSION = "1"
@@ -44,9 +46,8 @@ def save_generator(gen: FrozenGenerator, path: str | Path) -> Path:
     if kind == "biggan-deep":
         metadata["class_index"] = str(gen.class_index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 
@@ -96,32 +97,3 @@ def load_native(
         gen = FrozenBigGAN.from_state(cfg, state, class_index=class_index, source=path)
         return gen.to(device)
     raise CheckpointError(path, f"unknown generator kind {kind!r} in metadata")
-
-
-def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """load_state_dict, with missing/unexpected/mis-shaped keys reported in one line."""
-    own = module.state_dict()
-    check_keys(own, state, path)
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
-
-
-def check_keys(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
-    """CheckpointError naming missing, unexpected and mis-shaped keys (in the file's own names)."""
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    problems = []
-    if missing:
-        problems.append(f"missing keys {_few(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys {_few(unexpected)}")
-    if wrong:
-        k = wrong[0]
-        problems.append(f"shape mismatch for {len(wrong)} keys, e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
-    if problems:
-        raise CheckpointError(path, "; ".join(problems))
-
-
-def _few(keys: list[str], n: int = 3) -> str:
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more

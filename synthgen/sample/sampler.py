@@ -1,4 +1,4 @@
-"""The device loop of `synthgen sample` (DESIGN.md, "Data flow of sample").
+"""The device loop of `synthgen sample` (docs/sampling.md).
 
 For each batch of sample indices: latents by index -> the frozen generator ONCE ->
 every requested regressor reads the same features -> codecs.decode -> uint8 arrays.

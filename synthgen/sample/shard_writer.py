@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 import time
 from dataclasses import asdict
@@ -22,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from synthgen.atomic_files import writer_tmp
+from synthgen.atomic_files import atomic_write, replace_synced, writer_tmp
 from synthgen.dataset.layout import ShardStats, ShardTask, shard_paths
 from synthgen.dataset.manifest import rows_to_table, write_parquet_atomic
 from synthgen.sample.encode import EncodedSample
@@ -88,10 +87,8 @@ class ShardWriter:
         if self._next_index != self.task.first_index + self.task.count:
             raise RuntimeError(f"shard {self.task.name} is missing samples: stopped at {self._next_index}")
         self._tar.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
-        os.replace(self._tmp_tar, self.paths["tar"])
+        replace_synced(self._tmp_tar, self.paths["tar"])
         write_parquet_atomic(rows_to_table(self._rows, self.schema), self.paths["manifest"])
         stats = ShardStats(
             shard=self.task.shard,
@@ -102,11 +99,8 @@ class ShardWriter:
             seconds=round(time.perf_counter() - self._started, 3),
             rank=self.rank,
         )
-        tmp = writer_tmp(self.paths["stats"])
-        tmp.write_text(json.dumps(asdict(stats), indent=1) + "\n")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.paths["stats"])
+        with atomic_write(self.paths["stats"]) as tmp:
+            tmp.write_text(json.dumps(asdict(stats), indent=1) + "\n")
         return stats
 
     def abort(self) -> None:

@@ -15,6 +15,7 @@ import torch
 from synthgen.generators.base import FrozenGenerator, Synthesis
 from synthgen.generators.biggan.model import BigGANConfig, BigGANDeep
 from synthgen.generators.errors import CheckpointError
+from synthgen.generators.state import load_state_strict
 from synthgen.seeding import index_rng
 
 TRUNC_BOUND = 2.0  # z ~ N(0, 1) restricted to [-2, 2] (BigGAN's truncation trick)
@@ -53,8 +54,6 @@ class FrozenBigGAN(FrozenGenerator):
     @classmethod
     def from_state(cls, cfg: BigGANConfig, state: dict[str, torch.Tensor], class_index: int | str = 0,
                    source: Path | str = "", truncation: float = 1.0) -> "FrozenBigGAN":
-        from synthgen.generators.native import load_state_strict
-
         model = BigGANDeep(cfg)
         load_state_strict(model, {k.removeprefix("model."): v for k, v in state.items()}, Path(source))
         try:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from synthgen.generators.errors import CheckpointError
-from synthgen.generators.native import check_keys, load_state_strict
+from synthgen.generators.state import check_keys, load_state_strict
 from synthgen.generators.stylegan2 import ConfigError, FrozenStyleGAN2, StyleGAN2Config, StyleGAN2Generator
 from synthgen.generators.stylegan2.config import layer_resolution
 from synthgen.seeding import index_rng

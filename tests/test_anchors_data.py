@@ -7,8 +7,8 @@ from PIL import Image
 
 from _anchor_data import write_keypoints, write_masks
 from synthgen.anchors.codecs import MaskRangeError
+from synthgen.anchors.data import DataFolderError, DomainDataset, StepBatchSampler, step_batch_indices
 from synthgen.anchors.spec import load_domain_spec
-from synthgen.data.folders import DataFolderError, DomainDataset, StepBatchSampler, step_batch_indices
 
 SEG = load_domain_spec("seg")
 
