@@ -26,11 +26,14 @@ RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
 # tap"): the parts' layout lives in G's 16-32 px features. sketch still reads the default tap.
 PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
-# sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in two
-# continued runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made).
+# sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
+# runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
+# with --feature-noise REFINE_NOISE[k]. Only the last run calibrates class frequencies, so each
+# run continues the regressor as trained.
 REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
 REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
-REFINE_STEPS=${REFINE_STEPS:-600 600}
+REFINE_STEPS=${REFINE_STEPS:-600 600 600 600}
+REFINE_NOISE=${REFINE_NOISE:-0 0 2 2}
 N_ANCHOR=${N_ANCHOR:-5000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors refine segmenter}
@@ -47,6 +50,10 @@ anchoring_of() {
 
 first_fit_of() {  # where the anchors stage writes a domain: a refined domain's first fit stays in $RUNS
   case " $REFINE_DOMAINS " in *" $1 "*) echo "$RUNS/$1-first.safetensors";; *) echo "domains/$1.safetensors";; esac
+}
+
+first_fit_calibration() {  # a refined domain's first fit is continued as trained: no calibration yet
+  case " $REFINE_DOMAINS " in *" $1 "*) echo "--calibration-latents 0";; esac
 }
 
 for stage in $stages; do
@@ -70,19 +77,21 @@ for stage in $stages; do
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
-        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) $(first_fit_calibration $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
     ;;
   refine)  # continue each refined domain's first fit with the sampled-latent terms
     for d in $REFINE_DOMAINS; do
       (
-        from=$(first_fit_of $d); k=0; set -- $REFINE_STEPS
+        from=$(first_fit_of $d); k=0; noises=($REFINE_NOISE); set -- $REFINE_STEPS
         for steps in "$@"; do
-          k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; [ "$k" = "$#" ] && out=domains/$d.safetensors
+          k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; calibration="--calibration-latents 0"
+          [ "$k" = "$#" ] && out=domains/$d.safetensors && calibration=""
           $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
-            $REFINE_ANCHORING --init-from "$from" --no-progress >> "$RUNS/refine-$d.log" 2>&1
+            $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" $calibration --init-from "$from" \
+            --no-progress >> "$RUNS/refine-$d.log" 2>&1
           from=$out
         done
       ) &

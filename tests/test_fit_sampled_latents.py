@@ -61,7 +61,7 @@ def test_cycle_term_is_logged_and_trains_the_encoder(tmp_path, gen, kind):
                 progress=False, preview_every=0)
     out = fit(domain, data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=25, batch_size=4, lr=1e-3,
               lambda_cycle=1.0, lambda_rec=0.0, lambda_latent=0.0, init_from=str(start), progress=False,
-              preview_every=0)
+              preview_every=0, calibration_latents=0)
     rows = _stats(tmp_path / "r")
     assert all("cycle" in r for r in rows)
     first, last = sum(r["cycle"] for r in rows[:5]) / 5, sum(r["cycle"] for r in rows[-5:]) / 5
@@ -75,15 +75,9 @@ def test_cycle_term_is_logged_and_trains_the_encoder(tmp_path, gen, kind):
 
 
 def test_cycle_run_resumes_exactly(tmp_path, gen):
-    data = write_masks(tmp_path / "d")
-    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, lambda_cycle=0.5, class_balance=0.5)
-    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
-    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
-    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
-    a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    opts = assert_resumes_exactly(tmp_path, gen, lambda_cycle=0.5, class_balance=0.5)
     with pytest.raises(FitError, match="different class_balance"):
-        fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8,
+        fit("seg", tmp_path / "d", gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8,
             **{**opts, "class_balance": 1.0})
 
 
@@ -131,14 +125,20 @@ def test_critic_learns_to_tell_files_from_fakes():
     assert float(realism_loss(critic, fake)) > float(realism_loss(critic, real))
 
 
-def test_realism_run_resumes_exactly(tmp_path, gen):
+def assert_resumes_exactly(tmp_path, gen, **terms) -> dict:
+    """6 steps equal 3 + 3 resumed steps bit for bit; returns the options used."""
     data = write_masks(tmp_path / "d")
-    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, lambda_realism=0.5)
+    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, **terms)
     full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
     fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
     resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
     a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    return opts
+
+
+def test_realism_run_resumes_exactly(tmp_path, gen):
+    assert_resumes_exactly(tmp_path, gen, lambda_realism=0.5)
 
 
 def test_feature_noise_is_seeded_and_training_only(tmp_path, gen):
@@ -149,17 +149,52 @@ def test_feature_noise_is_seeded_and_training_only(tmp_path, gen):
     assert torch.equal(a.features, b.features) and torch.equal(a.rgb, syn.rgb)
     spread = (a.features - syn.features).std(dim=(0, 2, 3)) / syn.features.std(dim=(0, 2, 3))
     assert 0.7 < float(spread.mean()) < 1.3  # sigma is in units of each channel's std
-    data = write_masks(tmp_path / "d")
-    opts = dict(batch_size=3, progress=False, preview_every=0, checkpoint_every=3, feature_noise=1.0)
-    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=6, **opts)
-    fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=3, **opts)
-    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=6, **opts)
-    x, y = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
-    assert all(torch.equal(x[k], y[k]) for k in x)
-    plain = fit("seg", data, gen, tmp_path / "plain.safetensors", run_dir=tmp_path / "r3", steps=6,
-                **{**opts, "feature_noise": 0.0})
+    opts = assert_resumes_exactly(tmp_path, gen, feature_noise=1.0)
+    fit("seg", tmp_path / "d", gen, tmp_path / "plain.safetensors", run_dir=tmp_path / "r3", steps=1,
+        **{**opts, "feature_noise": 0.0})
     assert _stats(tmp_path / "r1")[0]["rec"] != _stats(tmp_path / "r3")[0]["rec"]  # the noise reaches the loss
-    assert plain.exists()
+
+
+def test_frequency_offsets_bring_over_drawn_classes_down_only():
+    from synthgen.anchors.calibration import argmax_shares, frequency_offsets
+
+    torch.manual_seed(0)
+    logits = torch.randn(20000, 4)
+    logits[:, 1] += 1.5  # class 1 over-drawn, class 3 under-drawn
+    logits[:, 3] -= 1.0
+    target = torch.tensor([0.4, 0.3, 0.3, 0.0])  # class 3 never appears in the files
+    before = argmax_shares(logits, torch.zeros(4))
+    assert before[1] > 0.3 and before[3] > 0 and before[0] < 0.4
+    bias = frequency_offsets(logits, target)
+    share = argmax_shares(logits, bias)
+    assert (bias <= 0).all() and bias[1] < 0 and bias[3] < 0
+    assert abs(float(share[1]) - 0.3) < 0.005 and share[3] < 1e-3  # over-drawn classes: brought to their share
+    assert bias[0] == 0 and share[0] > before[0]  # an under-drawn class is never moved; it takes the pixels
+
+
+def test_mask_fit_writes_calibrated_offsets_and_keeps_the_checkpoint_as_trained(tmp_path, gen):
+    from synthgen.runs import RunFolder
+
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=4, lr=1e-3, progress=False, preview_every=0, regressor_batch_norm=False)
+    out = fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=4, calibration_latents=16, **opts)
+    anchor = load_anchor(out)
+    record = anchor.metadata["class_frequency_calibration"]
+    assert record["latents"] == 16 and all(v <= 0 for v in record["offsets"].values())
+    for c, share in record["share_after"].items():  # no over-drawn class above its share of the files
+        if record["offsets"][c] < 0:
+            assert share <= record["share_files"][c] + 1e-3, c
+        else:
+            assert record["share_before"][c] <= record["share_files"][c] + 1e-6, c
+    trained = RunFolder(tmp_path / "r").read_checkpoint()["anchor"]
+    state = anchor.state_dict()
+    last = f"regressor.net.{len(anchor.regressor.net) - 1}.bias"
+    offsets = torch.tensor([record["offsets"][c] for c in anchor.spec.class_names])
+    assert torch.allclose(state[last], trained[last] + offsets, atol=1e-3)
+    assert all(torch.equal(state[k], trained[k]) for k in state if k != last)
+    plain = load_anchor(fit("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", steps=4,
+                            calibration_latents=0, **opts))
+    assert "class_frequency_calibration" not in plain.metadata
 
 
 def test_realism_refused_for_the_photo_domain(tmp_path, gen):
@@ -180,7 +215,7 @@ def test_init_from_starts_from_the_anchors_weights(tmp_path, gen):
                 lr=1e-3, progress=False, preview_every=0)
     # lr 0: the continued run's weights must be exactly the ones it started from.
     again = fit("seg", data, gen, tmp_path / "again.safetensors", run_dir=tmp_path / "r2", steps=1, batch_size=2,
-                lr=0.0, init_from=str(first), seed=5, progress=False, preview_every=0)
+                lr=0.0, init_from=str(first), seed=5, progress=False, preview_every=0, calibration_latents=0)
     a, b = load_anchor(first).state_dict(), load_anchor(again).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "num_batches_tracked" not in k and "running" not in k)
     # A different regressor shape: the encoder is taken, the regressor starts fresh.

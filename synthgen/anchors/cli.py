@@ -50,6 +50,9 @@ def _user_errors():
 @click.option("--feature-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Training only: Gaussian noise, in units of each feature channel's std, on the features R reads at "
                    "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off).")
+@click.option("--calibration-latents", type=click.IntRange(min=0), default=256, show_default=True,
+              help="Masks: after the fit, lower each class the regressor over-draws on this many sampled latents to "
+                   "its pixel share in the domain's files (a logit offset in the anchor file; 0 = off).")
 @click.option("--critic-r1", type=click.FloatRange(min=0), default=0.001, show_default=True,
               help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,

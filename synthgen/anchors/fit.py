@@ -34,6 +34,8 @@ from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
 
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
+# ... and the latents of the class-frequency calibration from another (calibration.py).
+CALIBRATION_SEED_OFFSET = 104729
 # Sampled latents that measure G's latent variance (the cycle term's scale).
 N_SCALE_LATENTS = 1024
 
@@ -79,6 +81,8 @@ class FitConfig:
     preload_bytes: int = free_on_resume(1 << 30)  # decoded training files kept in memory
     num_workers: int = free_on_resume(0)  # DataLoader workers when files do not fit in memory
     progress: bool = free_on_resume(True)  # tqdm bar
+    # masks: sampled latents on which over-drawn classes are brought down to their share of the files (0 = off)
+    calibration_latents: int = free_on_resume(256)
     store_dtype: str = free_on_resume("float32")  # dtype of the anchor file's weights ("float16" halves it)
 
 
@@ -430,9 +434,19 @@ class _Fit:
         acc.wait_for_everyone()
         if acc.is_main_process:
             self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
+            if self.spec.kind == "mask" and cfg.calibration_latents > 0:
+                self._calibrate()
             save_anchor(self.anchor, self.out, store_dtype=self.cfg.store_dtype)
         acc.wait_for_everyone()
         return self.out
+
+    def _calibrate(self) -> None:
+        """Fold the class-frequency offsets into the anchor written (the checkpoint keeps R as trained)."""
+        from synthgen.anchors.calibration import calibrate_class_frequencies
+
+        record = calibrate_class_frequencies(self.anchor, self.generator, _class_pixel_counts(self.data),
+                                             self.cfg.calibration_latents, self.cfg.seed + CALIBRATION_SEED_OFFSET)
+        self.anchor.metadata["class_frequency_calibration"] = record
 
     @torch.no_grad()
     def _latent_variance(self) -> torch.Tensor:
