@@ -14,6 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+# The process's umask, read once at import (reading it means setting it for an instant).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def writer_tmp(path: Path) -> Path:
     """`<name>.<host>.<pid>.tmp` beside `path`: private to this process until os.replace."""
@@ -36,7 +40,10 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
 
 
 def replace_synced(tmp: Path, path: Path) -> None:
-    """Sync the closed file `tmp` to disk, then rename it to `path`."""
+    """Sync the closed file `tmp` to disk, then rename it to `path` with the permissions a plain
+    open() would give it (some writers, safetensors among them, create files readable by their
+    owner only, which hides a dataset or an anchor from the rest of a team on shared storage)."""
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
+        os.fchmod(f.fileno(), 0o666 & ~_UMASK)
     os.replace(tmp, path)
