@@ -122,7 +122,7 @@ def test_critic_learns_to_tell_files_from_fakes():
         loss.backward()
         opt.step()
     assert float(loss.detach()) < first
-    assert float(realism_loss(critic, fake)) > float(realism_loss(critic, real))
+    assert float(realism_loss(critic, fake).detach()) > float(realism_loss(critic, real).detach())
 
 
 def assert_resumes_exactly(tmp_path, gen, **terms) -> dict:
