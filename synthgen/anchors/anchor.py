@@ -91,10 +91,7 @@ class Anchor(nn.Module):
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
         if self.regressor is None:
-            rgb = synthesis.rgb
-            if rgb.shape[-1] != self.size:
-                rgb = nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-            return rgb
+            return synthesis.photo(self.size)
         if self.tap == DEFAULT_TAP:
             return self.regressor(synthesis.features)
         if self.tap not in synthesis.taps:

@@ -33,6 +33,13 @@ class Synthesis:
     # at their own resolutions (the reader resizes them, so none is upsampled needlessly).
     taps: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
+    def photo(self, size: int | None = None) -> torch.Tensor:
+        """The photo (B, 3, size, size): `rgb` resized (bilinear, antialiased) where its side differs;
+        size None: G's own resolution. The one rule for the `rgb` domain's output side."""
+        if size is None or self.rgb.shape[-1] == size:
+            return self.rgb
+        return nn.functional.interpolate(self.rgb, size=(size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+
 
 DEFAULT_TAP = "default"  # the generator's own feature tap (Synthesis.features)
 
