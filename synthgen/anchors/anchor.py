@@ -99,11 +99,6 @@ class Anchor(nn.Module):
                              f"call generator.synthesize(latents, taps=anchor_taps(anchors))")
         return self.regressor(synthesis.taps[self.tap])
 
-    def check_generator(self, generator: FrozenGenerator, fingerprint: str | None = None, path: object = "anchor") -> None:
-        fp = fingerprint or generator.fingerprint
-        if fp != self.generator_fingerprint:
-            raise AnchorMismatchError(path, self.generator_fingerprint, fp)
-
     def describe(self) -> dict:
         return {
             "format_version": FORMAT_VERSION,

@@ -108,9 +108,6 @@ class FrozenGenerator(nn.Module, abc.ABC):
                                "fit the anchor with one of those (synthgen fit --feature-tap)")
         return extra
 
-    def features(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> torch.Tensor:
-        return self.synthesize(latents, noise_seeds).features
-
     # -- identity ----------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
