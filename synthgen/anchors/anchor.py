@@ -22,17 +22,18 @@ from synthgen.anchors.encoder import Encoder, EncoderConfig
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
 from synthgen.atomic_files import atomic_write
+from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 
 METADATA_KEY = "synthgen_anchor"
 FORMAT_VERSION = 1
 
 
-class AnchorFileError(ValueError):
+class AnchorFileError(ValueError, UserError):
     """A file that is not a readable synthgen anchor."""
 
 
-class AnchorMismatchError(ValueError):
+class AnchorMismatchError(ValueError, UserError):
     """An anchor trained for a different generator than the one it is used with."""
 
     def __init__(self, path: object, anchor_fingerprint: str, generator_fingerprint: str):

@@ -19,10 +19,11 @@ from synthgen.anchors.encoder import style_split
 from synthgen.anchors.pipeline import Head, anchor_file, run_heads
 from synthgen.anchors.spec import DomainSpec, DomainSpecError, load_domain_spec
 from synthgen.devices import resolve_device
+from synthgen.errors import UserError
 from synthgen.generators.base import FrozenGenerator
 
 
-class TranslateError(ValueError):
+class TranslateError(ValueError, UserError):
     """Translation inputs that cannot be used; the message names the problem and the fix."""
 
 

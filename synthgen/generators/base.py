@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from synthgen.errors import UserError
 from synthgen.seeding import per_index_normal
 
 
@@ -44,7 +45,7 @@ class Synthesis:
 DEFAULT_TAP = "default"  # the generator's own feature tap (Synthesis.features)
 
 
-class TapError(ValueError):
+class TapError(ValueError, UserError):
     """A feature tap this generator cannot produce."""
 
 

@@ -29,6 +29,7 @@ from synthgen.dataset.card import (
 )
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
+from synthgen.errors import UserError
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.lock import hold, print_warning
 from synthgen.sample.plan import (
@@ -44,7 +45,7 @@ STYLE_MIX_CHOICE_STREAM = 3  # whether sample i mixes, and from which layer
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class SampleSetupError(Exception):
+class SampleSetupError(UserError):
     """Options that cannot make a dataset (missing generator or anchor, bad domain, ...)."""
 
 
