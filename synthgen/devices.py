@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from synthgen.errors import UserError
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -16,7 +18,7 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-class DeviceError(ValueError):
+class DeviceError(ValueError, UserError):
     """A device that is not available here; the message says what to pass instead."""
 
 

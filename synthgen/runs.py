@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, TextIO
 import torch
 
 from synthgen.atomic_files import atomic_write
+from synthgen.errors import UserError
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -31,7 +32,7 @@ STATS = "stats.jsonl"
 _FREE = "synthgen.free_on_resume"
 
 
-class ResumeError(ValueError):
+class ResumeError(ValueError, UserError):
     """The run folder holds a run with other settings; the message names them."""
 
 

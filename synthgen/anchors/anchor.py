@@ -22,17 +22,18 @@ from synthgen.anchors.encoder import Encoder, EncoderConfig
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
 from synthgen.atomic_files import atomic_write
+from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 
 METADATA_KEY = "synthgen_anchor"
 FORMAT_VERSION = 1
 
 
-class AnchorFileError(ValueError):
+class AnchorFileError(ValueError, UserError):
     """A file that is not a readable synthgen anchor."""
 
 
-class AnchorMismatchError(ValueError):
+class AnchorMismatchError(ValueError, UserError):
     """An anchor trained for a different generator than the one it is used with."""
 
     def __init__(self, path: object, anchor_fingerprint: str, generator_fingerprint: str):
@@ -91,21 +92,13 @@ class Anchor(nn.Module):
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
         if self.regressor is None:
-            rgb = synthesis.rgb
-            if rgb.shape[-1] != self.size:
-                rgb = nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-            return rgb
+            return synthesis.photo(self.size)
         if self.tap == DEFAULT_TAP:
             return self.regressor(synthesis.features)
         if self.tap not in synthesis.taps:
             raise ValueError(f"anchor {self.spec.name!r} reads the generator tap {self.tap!r}: "
                              f"call generator.synthesize(latents, taps=anchor_taps(anchors))")
         return self.regressor(synthesis.taps[self.tap])
-
-    def check_generator(self, generator: FrozenGenerator, fingerprint: str | None = None, path: object = "anchor") -> None:
-        fp = fingerprint or generator.fingerprint
-        if fp != self.generator_fingerprint:
-            raise AnchorMismatchError(path, self.generator_fingerprint, fp)
 
     def describe(self) -> dict:
         return {

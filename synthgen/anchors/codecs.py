@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from synthgen.anchors.spec import DomainSpec
+from synthgen.errors import UserError
 from synthgen.landmarks68 import draw_landmarks
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -32,7 +33,7 @@ KEYPOINT_EXTENSIONS = (".npy", ".pts", ".txt")
 Source = Union[str, Path, tuple[str, bytes]]
 
 
-class DomainFileError(ValueError):
+class DomainFileError(ValueError, UserError):
     """A domain file that cannot be used."""
 
 

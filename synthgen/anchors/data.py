@@ -20,11 +20,12 @@ from torch.utils.data import Dataset
 from synthgen.anchors.codecs import CorruptFileError, Source, extensions, read_file
 from synthgen.anchors.spec import DomainSpec
 from synthgen.dataset.reader import is_dataset, open_dataset, shard_members
+from synthgen.errors import UserError
 
 SHOW_SKIPPED = 5  # names of skipped files to report
 
 
-class DataFolderError(ValueError):
+class DataFolderError(ValueError, UserError):
     """Training data that cannot be used at all; the message names the path and the fix."""
 
 

@@ -15,10 +15,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synthgen.errors import UserError
+
 KINDS = ("image", "mask", "keypoints")
 
 
-class DomainSpecError(ValueError):
+class DomainSpecError(ValueError, UserError):
     """A domain spec file that cannot be used; the message names the file and the fix."""
 
 

@@ -13,15 +13,17 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from synthgen.anchors.anchor import Anchor, anchor_taps, load_anchor
-from synthgen.anchors.codecs import decode, extensions, read_file, to_input, write_decoded
+from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.codecs import extensions, read_file, to_input, write_decoded
 from synthgen.anchors.encoder import style_split
+from synthgen.anchors.pipeline import Head, anchor_file, run_heads
 from synthgen.anchors.spec import DomainSpec, DomainSpecError, load_domain_spec
 from synthgen.devices import resolve_device
+from synthgen.errors import UserError
 from synthgen.generators.base import FrozenGenerator
 
 
-class TranslateError(ValueError):
+class TranslateError(ValueError, UserError):
     """Translation inputs that cannot be used; the message names the problem and the fix."""
 
 
@@ -30,12 +32,13 @@ def find_anchor(domain: str, anchors_dir: str | Path | None, explicit: Mapping[s
         return Path(explicit[domain])
     if anchors_dir is None:
         raise TranslateError(f"no anchor for domain {domain!r}: pass --anchors DIR or --anchor {domain}=PATH")
-    path = Path(anchors_dir) / f"{domain}.safetensors"
-    if not path.is_file():
+    found = anchor_file(anchors_dir, domain)
+    if found is None:
+        path = Path(anchors_dir) / f"{domain}.safetensors"
         have = sorted(p.stem for p in Path(anchors_dir).glob("*.safetensors")) if Path(anchors_dir).is_dir() else []
         raise TranslateError(f"no anchor {path} (anchors there: {', '.join(have) or 'none'}); "
                              f"fit one with `synthgen fit --domain {domain} --out {path}`")
-    return path
+    return found
 
 
 def expand_inputs(spec: DomainSpec, inputs: Sequence[str | Path]) -> list[Path]:
@@ -66,8 +69,9 @@ def mix_fine_styles(latents: torch.Tensor, styles: torch.Tensor, fine_start: int
     return mixed.reshape(b * k, *latents.shape[1:])
 
 
-def _target_anchor(domain: str, anchors_dir, explicit, generator, fingerprint) -> Anchor | DomainSpec:
-    """The target's anchor; a generator-photo domain (rgb) needs none: G draws it."""
+def _target_head(domain: str, anchors_dir, explicit, generator, fingerprint, dev) -> Head:
+    """The target's head: its anchor's; a generator-photo domain (rgb) needs none: G draws it,
+    at G's own resolution (translate never resizes a photo drawn without an anchor file)."""
     try:
         path = find_anchor(domain, anchors_dir, explicit)
     except TranslateError:
@@ -76,9 +80,9 @@ def _target_anchor(domain: str, anchors_dir, explicit, generator, fingerprint) -
         except DomainSpecError:
             spec = None
         if spec is not None and spec.from_generator:
-            return spec
+            return Head(spec, None)
         raise
-    return load_anchor(path, generator, fingerprint)
+    return Head.of_anchor(load_anchor(path, generator, fingerprint).to(dev).eval())
 
 
 @torch.no_grad()
@@ -102,8 +106,8 @@ def translate(
     generator = generator.freeze().to(dev)
     fingerprint = generator.fingerprint
     src = load_anchor(find_anchor(source, anchors, explicit), generator, fingerprint).to(dev).eval()
-    dsts = {t: _target_anchor(t, anchors, explicit, generator, fingerprint) for t in targets}
-    dsts = {t: a.to(dev).eval() if isinstance(a, Anchor) else a for t, a in dsts.items()}
+    targets = list(dict.fromkeys(targets))  # a target named twice is written once
+    heads = [_target_head(t, anchors, explicit, generator, fingerprint, dev) for t in targets]
     if multimodal < 0:
         raise TranslateError("multimodal must be >= 0")
     styles = None
@@ -128,15 +132,9 @@ def translate(
         if styles is not None:
             latents = mix_fine_styles(latents, styles, style_split(generator.num_ws)[1])
             names = [f"{s}_style{k:02d}" for s in names for k in range(multimodal)]
-        synthesis = generator.synthesize(latents, taps=anchor_taps(dsts.values()))
-        for target, dst in dsts.items():
-            if isinstance(dst, DomainSpec):
-                spec, raw = dst, synthesis.rgb
-            else:
-                spec, raw = dst.spec, dst.regress(synthesis)
-            decoded = decode(spec, raw)
+        for target, result in zip(targets, run_heads(generator, latents, heads)):
             for k, name in enumerate(names):
-                written += write_decoded(spec, decoded, k, out / target, name)
+                written += write_decoded(result.head.spec, result.decoded, k, out / target, name)
     return written
 
 

@@ -16,13 +16,14 @@ from typing import Any, Sequence
 from synthgen import __version__
 from synthgen.atomic_files import atomic_write
 from synthgen.dataset.layout import ShardTask, shard_tasks
+from synthgen.errors import UserError
 
 CARD_NAME = "dataset.json"
 CARD_FORMAT = "synthgen-dataset"
 CARD_VERSION = 1
 
 
-class DatasetMismatchError(Exception):
+class DatasetMismatchError(UserError):
     """The output folder holds a dataset made with a different config."""
 
 
@@ -58,7 +59,7 @@ def build_card(
     }
 
 
-class CardError(Exception):
+class CardError(UserError):
     """dataset.json exists but cannot be read: the folder's record of what made it is damaged."""
 
 

@@ -16,11 +16,12 @@ from typing import Any, Collection, Iterator
 
 from synthgen.dataset.card import CARD_NAME, CardError, expected_tasks, read_card
 from synthgen.dataset.layout import ShardTask, is_complete, shard_paths
+from synthgen.errors import UserError
 
 WRITTEN_BY_SAMPLE = "pass a folder written by `synthgen sample`"
 
 
-class ShardReaderError(Exception):
+class ShardReaderError(UserError):
     """Shards that cannot be read as asked; the message says what to change."""
 
 

@@ -9,41 +9,25 @@ import click
 
 from synthgen.cli_paths import InputPath
 from synthgen.devices import DEVICES as DEVICE_NAMES
-from synthgen.evaluation.errors import EvaluationError, LabelAccuracyError
-
-
-def user_error_types() -> tuple[type[Exception], ...]:
-    """The errors a user's input can cause in `synthgen eval`, each with a one-line message:
-
-    - EvaluationError (synthgen.evaluation.errors): PairsError, SegmenterFileError,
-      FeatureSpaceError, TranslationEvalError, LabelAccuracyError, ConsistencyError;
-    - CheckpointError: the generator file (`eval translate --generator`);
-    - AnchorFileError, AnchorMismatchError: the anchor files (`eval translate --anchors`);
-    - DomainFileError: a domain file of the pairs (`eval translate --pairs`);
-    - DeviceError: a --device that is not here;
-    - ShardReaderError (with NotADatasetError): a dataset folder, its card or its shards.
-
-    Nothing broader (no bare ValueError): any other exception is a bug and keeps its traceback.
-    Imported here, not at the top, so that `synthgen eval --help` does not load torch.
-    """
-    from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError
-    from synthgen.anchors.codecs import DomainFileError
-    from synthgen.dataset.reader import ShardReaderError
-    from synthgen.devices import DeviceError
-    from synthgen.generators.errors import CheckpointError
-
-    return (EvaluationError, CheckpointError, AnchorFileError, AnchorMismatchError, DomainFileError, DeviceError,
-            ShardReaderError)
+from synthgen.errors import UserError
+from synthgen.evaluation.errors import LabelAccuracyError
 
 
 @contextlib.contextmanager
 def user_errors():
+    """The errors a user's input can cause, each with a one-line message: every UserError
+    (synthgen.errors), e.g. EvaluationError (PairsError, SegmenterFileError, FeatureSpaceError,
+    TranslationEvalError, LabelAccuracyError, ConsistencyError), CheckpointError (the generator
+    file), AnchorFileError and AnchorMismatchError (the anchor files), DomainFileError (a domain
+    file of the pairs), DeviceError (a --device that is not here), ShardReaderError (with
+    NotADatasetError: a dataset folder, its card or its shards).
+
+    Nothing broader (no bare ValueError): any other exception is a bug and keeps its traceback.
+    """
     try:
         yield
-    except Exception as exc:
-        if isinstance(exc, user_error_types()):
-            raise click.ClickException(str(exc)) from None
-        raise
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group("eval")

@@ -1,12 +1,15 @@
 """Errors a user of the benchmarks can cause; the CLI shows their one-line message.
 
-Every one is an EvaluationError (a ValueError, like the project's other input errors), so
-`synthgen eval` shows these as one line and lets anything else (a bug) show its traceback.
+Every one is an EvaluationError (a ValueError and a synthgen.errors.UserError, like the
+project's other input errors), so `synthgen eval` shows these as one line and lets
+anything else (a bug) show its traceback.
 Kept free of torch so that `synthgen eval --help` stays fast.
 """
 
+from synthgen.errors import UserError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(ValueError, UserError):
     """Inputs or options an evaluation cannot use; the message names the file or option and the fix."""
 
 

@@ -207,9 +207,8 @@ def worst_best_grid(batches, scores, source_spec, target_spec, lower_is_better: 
 
 
 class AnchorTranslator:
-    """E_source -> G -> R_target on compact batches, following the anchors contract
-    (docs/architecture.md): `Anchor.encode`, `generator.synthesize`, `Anchor.regress`,
-    `codecs.decode`."""
+    """E_source -> G -> R_target on compact batches: `Anchor.encode`, then the shared pass
+    of `synthgen translate` (anchors.pipeline.run_heads) with the target anchor's head."""
 
     def __init__(self, generator, source_anchor, target_anchor, size: int, device: str = "cpu"):
         self.generator, self.source, self.target = generator, source_anchor, target_anchor
@@ -218,11 +217,11 @@ class AnchorTranslator:
     @torch.no_grad()
     def __call__(self, compact: np.ndarray) -> dict:
         from synthgen.anchors import codecs
-        from synthgen.anchors.anchor import anchor_taps
+        from synthgen.anchors.pipeline import Head, run_heads
 
         x = codecs.to_input(self.source.spec, torch.from_numpy(compact), self.size).to(self.device)
-        synthesis = self.generator.synthesize(self.source.encode(x, self.generator), taps=anchor_taps([self.target]))
-        return codecs.decode(self.target.spec, self.target.regress(synthesis))
+        (result,) = run_heads(self.generator, self.source.encode(x, self.generator), [Head.of_anchor(self.target)])
+        return result.decoded
 
 
 def _anchor_to(anchor, device: str):
@@ -233,11 +232,12 @@ def _anchor_to(anchor, device: str):
 
 
 def find_anchor_file(anchors: str | Path, name: str) -> Path:
-    """anchors/<name>.safetensors (or anchors/<name>.anchor.safetensors)."""
-    anchors = Path(anchors)
-    for candidate in (anchors / f"{name}.safetensors", anchors / f"{name}.anchor.safetensors", anchors / name):
-        if candidate.is_file():
-            return candidate
+    """The anchor of domain `name` in `anchors` (anchors.pipeline.anchor_file)."""
+    from synthgen.anchors.pipeline import anchor_file
+
+    found = anchor_file(anchors, name)
+    if found is not None:
+        return found
     raise TranslationEvalError(
         f"no anchor for domain {name!r} in {anchors} (looked for {name}.safetensors): fit one with `synthgen fit`"
     )

@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from synthgen.errors import UserError
 from synthgen.seeding import per_index_normal
 
 
@@ -33,11 +34,18 @@ class Synthesis:
     # at their own resolutions (the reader resizes them, so none is upsampled needlessly).
     taps: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
+    def photo(self, size: int | None = None) -> torch.Tensor:
+        """The photo (B, 3, size, size): `rgb` resized (bilinear, antialiased) where its side differs;
+        size None: G's own resolution. The one rule for the `rgb` domain's output side."""
+        if size is None or self.rgb.shape[-1] == size:
+            return self.rgb
+        return nn.functional.interpolate(self.rgb, size=(size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+
 
 DEFAULT_TAP = "default"  # the generator's own feature tap (Synthesis.features)
 
 
-class TapError(ValueError):
+class TapError(ValueError, UserError):
     """A feature tap this generator cannot produce."""
 
 
@@ -100,9 +108,6 @@ class FrozenGenerator(nn.Module, abc.ABC):
                 raise TapError(f"a {self.kind} generator has no feature tap {tap!r} (it offers: {offered}); "
                                "fit the anchor with one of those (synthgen fit --feature-tap)")
         return extra
-
-    def features(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None) -> torch.Tensor:
-        return self.synthesize(latents, noise_seeds).features
 
     # -- identity ----------------------------------------------------------------
     @property

@@ -1,8 +1,10 @@
 """The one exception a user's checkpoint can cause."""
 from __future__ import annotations
 
+from synthgen.errors import UserError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(ValueError, UserError):
     """A checkpoint that cannot be read: the message names the file and what is wrong."""
 
     def __init__(self, path: object, problem: str):

@@ -84,10 +84,9 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
     command resumes (finished shards are skipped). Distributed: `accelerate launch -m
     synthgen.cli sample ...` (or torchrun with --device cpu); ranks take whole shards.
     """
-    from synthgen.dataset.card import CardError, DatasetMismatchError
-    from synthgen.sample.lock import LockError
-    from synthgen.sample.plan import PlanError, SampleConfig
-    from synthgen.sample.sampler import SampleSetupError, describe_plan, prepare, sample_dataset
+    from synthgen.errors import UserError
+    from synthgen.sample.plan import SampleConfig
+    from synthgen.sample.sampler import describe_plan, prepare, sample_dataset
 
     cfg = SampleConfig(show_progress=not no_progress, **options)
     try:
@@ -98,7 +97,7 @@ def sample(ctx: click.Context, dry_run: bool, no_progress: bool, **options) -> N
             return
         result = sample_dataset(cfg, _command_line(ctx), prepared=prep,
                                 warn=lambda message: click.echo(f"Warning: {message}", err=True))
-    except (SampleSetupError, PlanError, DatasetMismatchError, CardError, LockError) as exc:
+    except UserError as exc:  # SampleSetupError, PlanError, DatasetMismatchError, CardError, LockError, ...
         raise click.ClickException(str(exc)) from None
     if prep.state.is_main_process:
         click.echo(f"{result.out_dir}: {result.shards_written} shards written, {result.shards_skipped} already "

@@ -37,12 +37,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from synthgen.errors import UserError
+
 LOCK_NAME = ".sample.lock"
 VISIBLE_WAIT_S = 30.0  # how long a rank waits to see rank 0's lock on shared storage (NFS attribute caches)
 LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")
 
 
-class LockError(Exception):
+class LockError(UserError):
     """Another run holds the output folder, or the ranks of this run do not see the same lock."""
 
 

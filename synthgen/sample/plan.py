@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from synthgen.dataset.layout import ShardTask, shard_tasks
+from synthgen.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class SampleConfig:
         return self.start_index + self.n_samples
 
 
-class PlanError(ValueError):
+class PlanError(ValueError, UserError):
     """A sample range that cannot be cut into shards; the message says how to fix it."""
 
 

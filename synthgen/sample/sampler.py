@@ -23,11 +23,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from synthgen.anchors.pipeline import Head, anchor_file, run_heads
 from synthgen.dataset.card import (
     CardError, build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
 )
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
+from synthgen.errors import UserError
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.lock import hold, print_warning
 from synthgen.sample.plan import (
@@ -43,28 +45,16 @@ STYLE_MIX_CHOICE_STREAM = 3  # whether sample i mixes, and from which layer
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class SampleSetupError(Exception):
+class SampleSetupError(UserError):
     """Options that cannot make a dataset (missing generator or anchor, bad domain, ...)."""
 
 
 # -- the models ------------------------------------------------------------------
 @dataclass
-class DomainHead:
-    """One requested domain: its spec and the anchor whose regressor reads the features."""
+class DomainHead(Head):
+    """One requested domain (pipeline.Head) and what the card records of it."""
 
-    spec: Any
-    anchor: Any | None  # None: the generator's own photo (Synthesis.rgb), no anchor file needed
-    fingerprint: str  # sha256 of the anchor file; "generator" for the photo
-    size: int | None = None  # output side; the photo is resized to the anchors' working side
-
-    def raw(self, synthesis: Any) -> torch.Tensor:
-        if self.anchor is not None:
-            return self.anchor.regress(synthesis)
-        rgb = synthesis.rgb  # (B, 3, R, R) in [-1, 1]
-        if self.size is not None and rgb.shape[-1] != self.size:
-            rgb = torch.nn.functional.interpolate(rgb, size=(self.size,) * 2, mode="bilinear",
-                                                  align_corners=False, antialias=True)
-        return rgb
+    fingerprint: str = "generator"  # sha256 of the anchor file; "generator" for the photo
 
 
 def default_anchors_dir() -> Path:
@@ -119,9 +109,10 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
     folder = Path(anchors_dir) if anchors_dir else (default_anchors_dir() if builtin_generator else None)
     heads = []
     for name in domains:
-        path = folder / f"{name}.safetensors" if folder is not None else None
+        found = anchor_file(folder, name) if folder is not None else None
+        path = folder / f"{name}.safetensors" if folder is not None else None  # the name messages give
         try:
-            if path is None or not path.is_file():
+            if found is None:
                 spec = load_domain_spec(name)
                 if not spec.from_generator:
                     raise SampleSetupError(
@@ -131,14 +122,14 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
                         f"with the built-in generator): fit one with `synthgen fit` and pass --anchors DIR holding "
                         f"{name}.safetensors"
                     )
-                heads.append(DomainHead(spec, None, "generator"))
+                heads.append(DomainHead(spec, None))
                 continue
-            anchor = load_anchor(path, generator=generator, fingerprint=generator_fingerprint)
+            anchor = load_anchor(found, generator=generator, fingerprint=generator_fingerprint)
         except (DomainSpecError, AnchorFileError, AnchorMismatchError) as exc:
             raise SampleSetupError(str(exc)) from None
         if anchor.regressor is not None:
             anchor.regressor.to(device).eval()  # eval: BatchNorm uses running stats, batch size cannot matter
-        heads.append(DomainHead(anchor.spec, anchor, file_sha256(path), anchor.size))
+        heads.append(DomainHead(anchor.spec, anchor, anchor.size, fingerprint=file_sha256(found)))
     sizes = {h.size for h in heads if h.anchor is not None}
     if len(sizes) > 1:
         raise SampleSetupError(f"anchors work at different sides {sorted(sizes)}: aligned samples need one; "
@@ -218,18 +209,12 @@ def compute_block(generator: Any, heads: Sequence[DomainHead], indices: Sequence
     """One generator pass over exactly these indices (the caller keeps their number fixed)."""
     device = generator.w_avg.device
     autocast = torch.autocast(device.type, dtype=DTYPES[cfg.dtype], enabled=cfg.dtype != "float32")
-    from synthgen.anchors.anchor import anchor_taps
-    from synthgen.anchors.codecs import decode
-
     with torch.inference_mode(), autocast:
         latents, layers = batch_latents(generator, indices, cfg)
-        # The one generator pass every domain shares, keeping every tap their regressors read.
-        synthesis = generator.synthesize(latents, taps=anchor_taps([h.anchor for h in heads]))
         decoded, scores = {}, {}
-        for head in heads:
-            raw = head.raw(synthesis)
-            scores.update(label_scores(head.spec, raw))
-            decoded[head.spec.name] = quantize_points(decode(head.spec, raw))
+        for out in run_heads(generator, latents, heads):  # the one generator pass every domain shares
+            scores.update(label_scores(out.head.spec, out.raw))
+            decoded[out.head.spec.name] = quantize_points(out.decoded)
     samples = []
     for k, index in enumerate(indices):
         meta = {

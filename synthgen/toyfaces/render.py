@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from synthgen.celebamask import CLASS_ID
+from synthgen.errors import UserError
 from synthgen.landmarks68 import LANDMARKS68_SKELETON, draw_landmarks
 from synthgen.toyfaces.canvas import Canvas
 from synthgen.toyfaces.face import face_from_z
@@ -26,7 +27,7 @@ SUPERSAMPLE = 2  # sub-pixels per pixel side for the photo's anti-aliasing
 _NOISE_SEED = 0x70FACE  # the fixed pixel-noise basis; z only weights it
 
 
-class ToyFacesError(ValueError):
+class ToyFacesError(ValueError, UserError):
     """A bad render request (size or domain); the message says what is allowed."""
 
 

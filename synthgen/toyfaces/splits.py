@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthgen.errors import UserError
 from synthgen.toyfaces.latent import seed_to_z
 
 
@@ -39,7 +40,7 @@ SPLITS: dict[str, Split] = {s.name: s for s in (
 )}
 
 
-class SplitError(ValueError):
+class SplitError(ValueError, UserError):
     """An unknown split or an index outside it."""
 
 

@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from synthgen.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(ValueError, UserError):
     """An impossible architecture, e.g. a resolution that is not a power of two."""
 
 
