@@ -11,18 +11,11 @@ DEVICES = click.Choice(DEVICE_NAMES)
 
 
 def _user_errors():
-    """Exceptions a user's input can cause; each carries a one-line message."""
-    from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError
-    from synthgen.anchors.codecs import DomainFileError
-    from synthgen.anchors.fit import FitError
-    from synthgen.anchors.spec import DomainSpecError
-    from synthgen.anchors.translate import TranslateError
-    from synthgen.anchors.data import DataFolderError
-    from synthgen.devices import DeviceError
-    from synthgen.generators.errors import CheckpointError
+    """Exceptions a user's input can cause; each carries a one-line message (a missing file
+    reaches fit and translate as FileNotFoundError from the readers it passes through)."""
+    from synthgen.errors import UserError
 
-    return (AnchorFileError, AnchorMismatchError, DomainFileError, FitError, DomainSpecError, TranslateError,
-            DataFolderError, CheckpointError, DeviceError, FileNotFoundError)
+    return (UserError, FileNotFoundError)
 
 
 @click.command()

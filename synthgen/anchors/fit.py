@@ -29,6 +29,7 @@ from synthgen.anchors.losses import (
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.devices import resolve_device
+from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
 
@@ -40,7 +41,7 @@ CALIBRATION_SEED_OFFSET = 104729
 N_SCALE_LATENTS = 1024
 
 
-class FitError(ValueError):
+class FitError(ValueError, UserError):
     """A fit that cannot start; the message says what to change."""
 
 
