@@ -4,10 +4,17 @@ from __future__ import annotations
 import click
 
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
+from synthgen.anchors.fit import FitConfig
+from synthgen.defaults import default_of
 from synthgen.cli_paths import InputPath
 from synthgen.devices import DEVICES as DEVICE_NAMES
 
 DEVICES = click.Choice(DEVICE_NAMES)
+
+
+def _fit_default(name: str):
+    """fit's option defaults are FitConfig's: stated once, where the Python API reads them too."""
+    return default_of(FitConfig, name)
 
 
 def _user_errors():
@@ -24,59 +31,59 @@ def _user_errors():
 @click.option("--generator", required=True, type=click.Path(), help="Generator checkpoint (synthgen .safetensors, rosinality .pt, NVIDIA .pkl, BigGAN folder).")
 @click.option("--out", required=True, type=click.Path(), help="Anchor file to write, e.g. anchors/seg.safetensors.")
 @click.option("--run-dir", type=click.Path(), default=None, help="Run folder (checkpoint, stats.jsonl, previews); default runs/fit-<out stem>. The same command resumes from it.")
-@click.option("--steps", type=click.IntRange(1), default=3000, show_default=True, help="Optimisation steps.")
-@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Batch size per process.")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate of encoder and regressor.")
-@click.option("--lambda-rec", type=float, default=None, help="Reconstruction weight (default: the domain kind's preset).")
-@click.option("--lambda-prior", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=_fit_default("steps"), show_default=True, help="Optimisation steps.")
+@click.option("--batch-size", type=click.IntRange(1), default=_fit_default("batch_size"), show_default=True, help="Batch size per process.")
+@click.option("--lr", type=float, default=_fit_default("lr"), show_default=True, help="Adam learning rate of encoder and regressor.")
+@click.option("--lambda-rec", type=float, default=_fit_default("lambda_rec"), help="Reconstruction weight (default: the domain kind's preset).")
+@click.option("--lambda-prior", type=click.FloatRange(min=0), default=_fit_default("lambda_prior"), show_default=True,
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "
                    "regressor learns all of G's outputs, not one corner (0 = off).")
-@click.option("--lambda-latent", type=float, default=None, help="Weight of ||E(x) - w_avg|| (default: preset).")
-@click.option("--lambda-cycle", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--lambda-latent", type=float, default=_fit_default("lambda_latent"), help="Weight of ||E(x) - w_avg|| (default: preset).")
+@click.option("--lambda-cycle", type=click.FloatRange(min=0), default=_fit_default("lambda_cycle"), show_default=True,
               help="Weight of the sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z).")
-@click.option("--cycle-trains-regressor/--cycle-trains-encoder-only", default=False, show_default=True,
+@click.option("--cycle-trains-regressor/--cycle-trains-encoder-only", default=_fit_default("cycle_trains_regressor"), show_default=True,
               help="Let the cycle's gradient reach the regressor (straight through its hard decoded output), so R is "
                    "trained on the latents sample reads; default: the cycle trains the encoder only.")
-@click.option("--lambda-realism", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--lambda-realism", type=click.FloatRange(min=0), default=_fit_default("lambda_realism"), show_default=True,
               help="Weight of the unpaired realism term: a small patch critic tells R's decoded output on sampled "
                    "latents from the domain's own files, and R learns to pass it (0 = off).")
-@click.option("--feature-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--feature-noise", type=click.FloatRange(min=0), default=_fit_default("feature_noise"), show_default=True,
               help="Training only: Gaussian noise, in units of each feature channel's std, on the features R reads at "
                    "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off).")
-@click.option("--calibration-latents", type=click.IntRange(min=0), default=256, show_default=True,
+@click.option("--calibration-latents", type=click.IntRange(min=0), default=_fit_default("calibration_latents"), show_default=True,
               help="Masks: after the fit, lower each class the regressor over-draws on this many sampled latents to "
                    "its pixel share in the domain's files (a logit offset in the anchor file; 0 = off).")
-@click.option("--critic-r1", type=click.FloatRange(min=0), default=0.001, show_default=True,
+@click.option("--critic-r1", type=click.FloatRange(min=0), default=_fit_default("critic_r1"), show_default=True,
               help="R1 penalty weight of the realism critic on the domain's files.")
-@click.option("--class-balance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain and generator); default: fresh weights.")
-@click.option("--lambda-adv", type=float, default=None, help="Adversarial weight (default: preset with --real-rgb, else 0).")
-@click.option("--real-rgb", type=click.Path(), default=None, help="Folder of real photos for the image discriminator (enables the adversarial loss).")
-@click.option("--size", type=click.IntRange(16), default=None, help="Working side of encoder input and regressor output (default: generator resolution).")
-@click.option("--encoder", type=click.Choice(TRUNKS), default="resnet18-small", show_default=True, help="Encoder trunk.")
-@click.option("--latent-space", type=click.Choice(LATENT_SPACES), default="w+", show_default=True,
+@click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")
+@click.option("--real-rgb", type=click.Path(), default=_fit_default("real_rgb"), help="Folder of real photos for the image discriminator (enables the adversarial loss).")
+@click.option("--size", type=click.IntRange(16), default=_fit_default("size"), help="Working side of encoder input and regressor output (default: generator resolution).")
+@click.option("--encoder", type=click.Choice(TRUNKS), default=_fit_default("encoder"), show_default=True, help="Encoder trunk.")
+@click.option("--latent-space", type=click.Choice(LATENT_SPACES), default=_fit_default("latent_space"), show_default=True,
               help="Where the encoder lands: w+ (the paper: offsets from w_avg per layer) or z (one z through the "
                    "generator's frozen mapping, which keeps encoded latents where G was trained; StyleGAN only).")
-@click.option("--regressor-widths", default="128,64,64,32,32", show_default=True, callback=lambda c, p, v: _widths(v),
+@click.option("--regressor-widths", default=",".join(map(str, _fit_default("regressor_widths"))), show_default=True, callback=lambda c, p, v: _widths(v),
               help="Hidden 1x1 conv widths of the regressor, comma-separated; 'none' = a single linear 1x1 conv.")
-@click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=True, show_default=True,
+@click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=_fit_default("regressor_batch_norm"), show_default=True,
               help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
-@click.option("--feature-tap", type=click.Choice(["default", "pyramid"]), default="default", show_default=True,
+@click.option("--feature-tap", type=click.Choice(["default", "pyramid"]), default=_fit_default("feature_tap"), show_default=True,
               help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
                    "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")
-@click.option("--encoder-weights", type=InputPath(dir_okay=False), default=None, help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
-@click.option("--field", default=None, help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
-@click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoints: side of the image the coordinates refer to (default: --size).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and data order.")
-@click.option("--preview-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between preview grids (0: only at the end).")
-@click.option("--checkpoint-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (always at the end).")
-@click.option("--num-workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers for data that does not fit in memory.")
-@click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where to train.")
-@click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default="no", show_default=True, help="Autocast precision (fp16 needs a GPU).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-@click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+@click.option("--encoder-weights", type=InputPath(dir_okay=False), default=_fit_default("encoder_weights"), help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
+@click.option("--field", default=_fit_default("field"), help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
+@click.option("--points-frame", type=click.IntRange(1), default=_fit_default("points_frame"), help="Keypoints: side of the image the coordinates refer to (default: --size).")
+@click.option("--seed", type=int, default=_fit_default("seed"), show_default=True, help="Seed of initial weights and data order.")
+@click.option("--preview-every", type=click.IntRange(0), default=_fit_default("preview_every"), show_default=True, help="Steps between preview grids (0: only at the end).")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=_fit_default("checkpoint_every"), show_default=True, help="Steps between checkpoints (always at the end).")
+@click.option("--num-workers", type=click.IntRange(0), default=_fit_default("num_workers"), show_default=True, help="DataLoader workers for data that does not fit in memory.")
+@click.option("--device", type=DEVICES, default=_fit_default("device"), show_default=True, help="Where to train.")
+@click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default=_fit_default("mixed_precision"), show_default=True, help="Autocast precision (fp16 needs a GPU).")
+@click.option("--progress/--no-progress", default=_fit_default("progress"), show_default=True, help="Show a progress bar.")
+@click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default=_fit_default("store_dtype"), show_default=True,
               help="Dtype of the anchor file's weights; float16 halves the file (loaded back as float32).")
 def fit(domain, data, generator, out, run_dir, **options) -> None:
     """Anchor one domain to a frozen generator; write one anchor file."""

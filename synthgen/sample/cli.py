@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from synthgen.dataset.layout import IMAGE_FORMATS
-from synthgen.devices import available_cpus
+from synthgen.defaults import default_of
+from synthgen.sample.plan import SampleConfig
 
 
 def _domains(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -67,7 +68,7 @@ def _command_line(ctx: click.Context) -> str:
               help="WebP/JPEG quality of image domains.")
 @click.option("--png-level", type=click.IntRange(0, 9), default=1, show_default=True,
               help="zlib level of every PNG (1: fastest; up to 9: smaller files, more CPU).")
-@click.option("--workers", type=click.IntRange(min=0), default=min(8, available_cpus()), show_default=True,
+@click.option("--workers", type=click.IntRange(min=0), default=default_of(SampleConfig, "workers"), show_default=True,
               help="Encoding threads per process (0 encodes on the main thread).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
               help="Compute dtype (autocast) of generator and regressors.")

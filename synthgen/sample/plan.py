@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from synthgen.dataset.layout import ShardTask, shard_tasks
+from synthgen.devices import available_cpus
 from synthgen.errors import UserError
 
 
@@ -34,7 +35,7 @@ class SampleConfig:
     image_format: str = "png"  # for image domains; masks and keypoint maps are always PNG
     quality: int = 95  # webp/jpeg quality
     png_level: int = 1  # zlib level: 1 is the fastest; higher levels trade CPU for smaller files
-    workers: int = 4  # encoding threads (PIL and zlib release the GIL)
+    workers: int = field(default_factory=lambda: min(8, available_cpus()))  # encoding threads (PIL and zlib release the GIL)
     dtype: str = "float32"  # compute dtype of generator and regressors
     device: str = "auto"  # "auto" (Accelerate picks), "cpu" (forces CPU even under torchrun), "cuda:N"
     overwrite: bool = False  # delete an existing dataset with a different config
