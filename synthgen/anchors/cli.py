@@ -6,10 +6,8 @@ import click
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
 from synthgen.anchors.fit import FitConfig
 from synthgen.defaults import default_of
-from synthgen.cli_paths import InputPath
-from synthgen.devices import DEVICES as DEVICE_NAMES
+from synthgen.cli_options import InputPath, device_option
 
-DEVICES = click.Choice(DEVICE_NAMES)
 
 
 def _fit_default(name: str):
@@ -80,7 +78,7 @@ def _user_errors():
 @click.option("--preview-every", type=click.IntRange(0), default=_fit_default("preview_every"), show_default=True, help="Steps between preview grids (0: only at the end).")
 @click.option("--checkpoint-every", type=click.IntRange(0), default=_fit_default("checkpoint_every"), show_default=True, help="Steps between checkpoints (always at the end).")
 @click.option("--num-workers", type=click.IntRange(0), default=_fit_default("num_workers"), show_default=True, help="DataLoader workers for data that does not fit in memory.")
-@click.option("--device", type=DEVICES, default=_fit_default("device"), show_default=True, help="Where to train.")
+@device_option("Where to train.", default=_fit_default("device"))
 @click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default=_fit_default("mixed_precision"), show_default=True, help="Autocast precision (fp16 needs a GPU).")
 @click.option("--progress/--no-progress", default=_fit_default("progress"), show_default=True, help="Show a progress bar.")
 @click.option("--store-dtype", type=click.Choice(["float32", "float16"]), default=_fit_default("store_dtype"), show_default=True,
@@ -130,7 +128,7 @@ def _parse_anchor_paths(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the multimodal styles.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Inputs per generator pass.")
 @click.option("--points-frame", type=click.IntRange(1), default=None, help="Keypoint inputs: side of the image the coordinates refer to.")
-@click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where to run.")
+@device_option("Where to run.")
 def translate(inputs, source, targets, anchor_paths, **options) -> None:
     """Translate INPUTS (files or folders) from one domain into others."""
     from synthgen.anchors.translate import translate as run_translate

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.cli_paths import InputPath
-from synthgen.devices import DEVICES
+from synthgen.cli_options import InputPath, device_option
 
 
 @click.command("train-generator")
@@ -36,8 +35,7 @@ from synthgen.devices import DEVICES
                    "each batch: keeps a GPU busy.  [default: 0 = render each batch]")
 @click.option("--render-workers", type=click.IntRange(min=1), default=None,
               help="Processes that render the target cache.  [default: 2]")
-@click.option("--device", type=click.Choice(DEVICES), default=None,
-              help="Where to train; auto picks CUDA when it is visible.  [default: auto]")
+@device_option("Where to train; auto picks CUDA when it is visible.  [default: auto]", default=None)
 def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> None:
     """Train (or resume) the built-in StyleGAN2 to imitate the ToyFaces renderer (RGB only).
 

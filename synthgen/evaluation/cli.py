@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.cli_paths import InputPath
-from synthgen.devices import DEVICES as DEVICE_NAMES
+from synthgen.cli_options import InputPath, device_option
 from synthgen.errors import UserError
 from synthgen.evaluation.errors import LabelAccuracyError
 
@@ -125,8 +124,7 @@ def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, 
               help="Folder for translate_<from>_<to>.json and the worst/best grid .png.")
 @click.option("--grid-rows", type=click.IntRange(1), default=4, show_default=True,
               help="Rows of worst and of best cases in the grid.")
-@click.option("--device", type=click.Choice(DEVICE_NAMES), default="auto", show_default=True,
-              help="Where to run: auto (CUDA when visible), cpu, cuda.")
+@device_option()
 def translate_command(source, target, pairs, generator, anchors, n, batch_size, segmenter, features, weights,
                       out, grid_rows, device):
     """Translate paired files from one domain to another and score them against the truth."""

@@ -1,4 +1,6 @@
-"""A click path option whose bad path is one line naming it (exit 1), not a usage error.
+"""Options every command declares the same way: input paths and --device.
+
+InputPath: a click path option whose bad path is one line naming it (exit 1), not a usage error.
 
 click.Path(exists=True) answers a missing file with click's three-line usage error and
 exit 2, as if the command line were malformed. A missing or wrong-kind path is a bad
@@ -8,6 +10,8 @@ input, not a usage error: InputPath checks the same things and reports them as o
 from __future__ import annotations
 
 import click
+
+from synthgen.devices import DEVICES
 
 
 class InputPath(click.Path):
@@ -21,4 +25,13 @@ class InputPath(click.Path):
         raise click.ClickException(f"{where}: {message.rstrip('.')}: check the path")
 
 
-__all__ = ["InputPath"]
+def device_option(help: str = "Where to run: auto (CUDA when visible), cpu, cuda.", default: str | None = "auto"):
+    """The --device option of the commands that train or translate (resolved by devices.resolve_device).
+
+    default None: the command fills it in itself (a resumed run keeps its stored device).
+    """
+    return click.option("--device", type=click.Choice(DEVICES), default=default, show_default=default is not None,
+                        help=help)
+
+
+__all__ = ["InputPath", "device_option"]
