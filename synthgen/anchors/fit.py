@@ -240,14 +240,13 @@ class _Fit:
         self.cfg, self.out, self.folder = cfg, out, RunFolder(run_dir)
         self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         self.weights = resolve_weights(self.spec, cfg)
-        if not isinstance(generator, FrozenGenerator):
-            from synthgen.generators import load_generator
+        from synthgen.generators import frozen_generator
 
-            generator = load_generator(generator)
+        generator = frozen_generator(generator)  # on the CPU until Accelerate says where
         device = resolve_device(cfg.device).type
         check_config(cfg, self.spec, generator, device)
         self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
-        self.generator = generator.freeze().to(self.acc.device)
+        self.generator = generator.to(self.acc.device)
         self.fingerprint = self.generator.fingerprint
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,

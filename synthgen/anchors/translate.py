@@ -99,11 +99,9 @@ def translate(
     """
     explicit = dict(anchor_paths or {})
     dev = resolve_device(device)
-    if not isinstance(generator, FrozenGenerator):
-        from synthgen.generators import load_generator
+    from synthgen.generators import frozen_generator
 
-        generator = load_generator(generator)
-    generator = generator.freeze().to(dev)
+    generator = frozen_generator(generator, dev)
     fingerprint = generator.fingerprint
     src = load_anchor(find_anchor(source, anchors, explicit), generator, fingerprint).to(dev).eval()
     targets = list(dict.fromkeys(targets))  # a target named twice is written once

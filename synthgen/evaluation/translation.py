@@ -263,11 +263,11 @@ def run_translation_eval(
     """Load generator + both anchors, translate the pairs, score; write JSON + grid to `out`."""
     from synthgen.anchors.anchor import load_anchor
     from synthgen.devices import resolve_device
-    from synthgen.generators import load_generator
+    from synthgen.generators import frozen_generator
 
     device = str(resolve_device(device))
 
-    gen = load_generator(generator).to(device)
+    gen = frozen_generator(generator, device)
     src_anchor = _anchor_to(load_anchor(find_anchor_file(anchors, source), generator=gen), device)
     dst_anchor = _anchor_to(load_anchor(find_anchor_file(anchors, target), generator=gen), device)
     src_spec, dst_spec = src_anchor.spec, dst_anchor.spec

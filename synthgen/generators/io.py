@@ -86,6 +86,15 @@ def load_generator(
     return gen.to(device)
 
 
+def frozen_generator(generator: "str | Path | FrozenGenerator", device: str | torch.device = "cpu",
+                     class_index: int | str | None = None) -> FrozenGenerator:
+    """A checkpoint path (read with `load_generator`) or a generator already loaded -> frozen
+    (eval mode, no gradients) on `device`: the one way every command gets its generator."""
+    if not isinstance(generator, FrozenGenerator):
+        generator = load_generator(generator, class_index=class_index)
+    return generator.freeze().to(device)
+
+
 def convert(src: str | Path, dst: str | Path, class_index: int | str | None = None) -> FrozenGenerator:
     """Any supported checkpoint -> the native format; returns the generator that was written."""
     gen = load_generator(src, class_index=class_index)
@@ -93,4 +102,4 @@ def convert(src: str | Path, dst: str | Path, class_index: int | str | None = No
     return gen
 
 
-__all__ = ["FORMATS", "convert", "detect_format", "load_generator", "save_generator"]
+__all__ = ["FORMATS", "convert", "detect_format", "frozen_generator", "load_generator", "save_generator"]

@@ -64,15 +64,12 @@ def default_anchors_dir() -> Path:
 
 
 def load_frozen_generator(path: str | None, class_index: int | None, device: torch.device):
-    from synthgen.generators import CheckpointError, load_generator
+    from synthgen.generators import CheckpointError, frozen_generator
 
-    if path is None:
-        path = default_generator_path()
     try:
-        gen = load_generator(path, class_index=class_index)
+        return frozen_generator(default_generator_path() if path is None else path, device, class_index=class_index)
     except CheckpointError as exc:
         raise SampleSetupError(str(exc)) from None
-    return gen.to(device).freeze()
 
 
 def builtin_generator_file() -> Path:
