@@ -10,3 +10,12 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny generator file and an anchors folder for it (tests/sample_world.py), one per test
+    module; test files that need another world define their own `world`."""
+    from sample_world import make_world
+
+    return make_world(tmp_path_factory.mktemp("world"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sample_world import make_world, sample_args
+from sample_world import sample_args
 from synthgen.cli import main
 from synthgen.dataset.layout import IMAGE_EXTENSIONS, is_complete, sample_key, shard_paths
 from synthgen.dataset.reader import find_shards, iter_samples, open_dataset, shard_members
@@ -16,12 +16,6 @@ from synthgen.dataset.webdataset import shard_pipeline
 from synthgen.evaluation.pairs import read_pairs
 
 DOMAINS = "rgb,seg,landmark"
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_world(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture(scope="module")

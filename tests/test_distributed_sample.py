@@ -18,16 +18,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sample_world import make_world, sample_args, shard_hashes
+from sample_world import sample_args, shard_hashes
 from synthgen.cli import main
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_world(tmp_path_factory.mktemp("world"))
 
 
 def env() -> dict[str, str]:

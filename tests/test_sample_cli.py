@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from sample_world import make_world, sample_args, shard_hashes
+from sample_world import sample_args, shard_hashes
 from synthgen.cli import main
 
 
@@ -22,12 +22,6 @@ def run(args, ok=True):
     if ok:
         assert result.exit_code == 0, result.output + repr(result.exception)
     return result
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_world(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
-from sample_world import make_world, sample_args
+from sample_world import sample_args
 from synthgen.cli import main
 from synthgen.sample import lock
 from synthgen.sample.lock import LOCK_NAME, LockError
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_world(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture(scope="module")
