@@ -5,7 +5,16 @@ from pathlib import Path
 
 import click
 
+from synthgen.builtin.train_generator import GeneratorTrainConfig
 from synthgen.cli_options import InputPath, device_option
+from synthgen.defaults import default_of
+
+
+def _help(text: str, name: str, meaning: str | None = None) -> str:
+    """Help text ending in the config's default: options stay unset (a resumed run keeps its
+    stored value), so click cannot show it; it is read from GeneratorTrainConfig, not retyped."""
+    value = default_of(GeneratorTrainConfig, name)
+    return f"{text}  [default: {value}{' = ' + meaning if meaning else ''}]"
 
 
 @click.command("train-generator")
@@ -13,29 +22,29 @@ from synthgen.cli_options import InputPath, device_option
               help="Run folder: checkpoint.pt, stats.jsonl, sample grids. The same command resumes from it.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Export the EMA generator here (native safetensors) when training ends.")
-@click.option("--preset", default=None, help="StyleGAN2 architecture preset.  [default: toyfaces64]")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Total optimizer steps.  [default: 20000]")
+@click.option("--preset", default=None, help=_help("StyleGAN2 architecture preset.", "preset"))
+@click.option("--steps", type=click.IntRange(min=1), default=None, help=_help("Total optimizer steps.", "steps"))
 @click.option("--adv-start", type=click.IntRange(min=0), default=None,
-              help="Step at which the adversarial phase begins.  [default: never]")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples per step.  [default: 16]")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate.  [default: 0.002]")
+              help=_help("Step at which the adversarial phase begins.", "adv_start", "never"))
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help=_help("Samples per step.", "batch_size"))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help=_help("Adam learning rate.", "lr"))
 @click.option("--lr-final", type=click.FloatRange(min=0), default=None,
-              help="Cosine-decay the learning rate to this value at the last step.  [default: constant lr]")
-@click.option("--lambda-edge", type=click.FloatRange(min=0), default=None, help="Weight of the edge L1 term.  [default: 1.0]")
-@click.option("--lambda-adv", type=click.FloatRange(min=0), default=None, help="Weight of the GAN loss.  [default: 0.05]")
+              help=_help("Cosine-decay the learning rate to this value at the last step.", "lr_final", "constant lr"))
+@click.option("--lambda-edge", type=click.FloatRange(min=0), default=None, help=_help("Weight of the edge L1 term.", "lambda_edge"))
+@click.option("--lambda-adv", type=click.FloatRange(min=0), default=None, help=_help("Weight of the GAN loss.", "lambda_adv"))
 @click.option("--r1-gamma", type=click.FloatRange(min=0), default=None,
-              help="R1 penalty weight on the discriminator in the adversarial phase; 0 = off.  [default: 0.05]")
-@click.option("--seed", type=int, default=None, help="Weight init and training-latent order.  [default: 0]")
-@click.option("--eval-every", type=click.IntRange(min=1), default=None, help="Steps between held-out PSNR + grids.  [default: 500]")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Steps between checkpoints.  [default: 250]")
+              help=_help("R1 penalty weight on the discriminator in the adversarial phase; 0 = off.", "r1_gamma"))
+@click.option("--seed", type=int, default=None, help=_help("Weight init and training-latent order.", "seed"))
+@click.option("--eval-every", type=click.IntRange(min=1), default=None, help=_help("Steps between held-out PSNR + grids.", "eval_every"))
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help=_help("Steps between checkpoints.", "checkpoint_every"))
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start a new run from this exported generator (e.g. domains/generator.safetensors) instead of random weights.")
 @click.option("--target-cache", type=click.IntRange(min=0), default=None,
-              help="Render the first N training targets once (in parallel) and cycle over them, instead of rendering "
-                   "each batch: keeps a GPU busy.  [default: 0 = render each batch]")
+              help=_help("Render the first N training targets once (in parallel) and cycle over them, instead of rendering "
+                   "each batch: keeps a GPU busy.", "target_cache", "render each batch"))
 @click.option("--render-workers", type=click.IntRange(min=1), default=None,
-              help="Processes that render the target cache.  [default: 2]")
-@device_option("Where to train; auto picks CUDA when it is visible.  [default: auto]", default=None)
+              help=_help("Processes that render the target cache.", "render_workers"))
+@device_option(_help("Where to train; auto picks CUDA when it is visible.", "device"), default=None)
 def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> None:
     """Train (or resume) the built-in StyleGAN2 to imitate the ToyFaces renderer (RGB only).
 
