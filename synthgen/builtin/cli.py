@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.builtin.train_generator import GeneratorTrainConfig
+from synthgen.builtin.train_config import GeneratorTrainConfig
 from synthgen.cli_options import InputPath, device_option
 from synthgen.defaults import default_of
 

@@ -15,7 +15,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from synthgen.builtin.train_config import GeneratorTrainConfig
 from synthgen.devices import resolve_device
 from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
@@ -32,27 +33,6 @@ from synthgen.runs import RunFolder
 from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
-
-@dataclass
-class GeneratorTrainConfig:
-    preset: str = "toyfaces64"  # StyleGAN2 architecture (synthgen.generators.presets)
-    steps: int = 20_000  # optimizer steps in total (regression + adversarial)
-    adv_start: int | None = None  # step at which the adversarial phase begins; None = never
-    batch_size: int = 16  # samples per step
-    lr: float = 2e-3  # Adam learning rate (StyleGAN2's default)
-    lr_final: float | None = None  # cosine decay from lr to this at the last step; None = constant lr
-    lambda_edge: float = 1.0  # weight of the edge (image gradient) L1 term
-    lambda_adv: float = 0.05  # weight of the non-saturating GAN loss in the adversarial phase
-    r1_gamma: float = 0.05  # R1 penalty on D's gradient at real images (Mescheder et al. 2018); 0 = off
-    ema_decay: float = 0.999  # exponential moving average of the weights that get exported
-    seed: int = 0  # weight init and the order of training latents
-    init_from: str | None = None  # a native generator file to start from (e.g. the shipped one)
-    eval_every: int = 500  # steps between held-out PSNR evaluations + sample grids
-    checkpoint_every: int = 250  # steps between checkpoints
-    eval_samples: int = 64  # held-out samples for PSNR
-    target_cache: int = 0  # render the split's first N targets once and cycle over them; 0 = render each batch
-    render_workers: int = 2  # processes that render the target cache
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_final: float | None) -> float:
