@@ -25,6 +25,12 @@ COMMANDS = {
     "preview": "synthgen.sample.cli:preview",
     "eval": "synthgen.evaluation.cli:eval_group",
 }
+# group name -> {subcommand: "module:attribute"} added from packages above the group's own: the
+# built-in world's generator training lives in synthgen.builtin, which stands on toyfaces, but
+# users reach it as `synthgen toyfaces train-generator`.
+SUBCOMMANDS = {
+    "toyfaces": {"train-generator": "synthgen.builtin.cli:train_generator_command"},
+}
 
 
 class LazyGroup(click.Group):
@@ -43,7 +49,12 @@ class LazyGroup(click.Group):
             if exc.name and module_name.startswith(exc.name):
                 return None  # command not part of this installation
             raise
-        return getattr(module, attr)
+        command = getattr(module, attr)
+        for sub, target in SUBCOMMANDS.get(name, {}).items():
+            if sub not in command.commands:
+                sub_module, sub_attr = target.split(":")
+                command.add_command(getattr(importlib.import_module(sub_module), sub_attr), sub)
+        return command
 
     @staticmethod
     def _importable(name: str) -> bool:

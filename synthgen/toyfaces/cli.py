@@ -1,7 +1,7 @@
 """`synthgen toyfaces ...`: the built-in procedural face world.
 
-The group stays open: other modules add their commands to it (e.g. training the
-built-in generator) with `toyfaces.add_command`.
+The group stays open: `synthgen.cli` adds the commands of packages above this one to it
+(training the built-in generator, `synthgen.builtin`).
 """
 from __future__ import annotations
 
@@ -52,13 +52,3 @@ def render(n, size, seed, out, domains, start_index, preview, workers) -> None:
     click.echo(f"wrote {n} samples ({','.join(domains)}) to {out}")
     if preview is not None:
         click.echo(f"preview: {preview}")
-
-
-def _register_builtin_commands() -> None:
-    # Training the built-in generator belongs to the built-in world, but users reach it here.
-    from synthgen.builtin.cli import train_generator_command
-
-    toyfaces.add_command(train_generator_command)
-
-
-_register_builtin_commands()
