@@ -6,6 +6,7 @@ import click
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
 from synthgen.anchors.fit import FitConfig
 from synthgen.defaults import default_of
+from synthgen.generators.stylegan2.frozen import EXTRA_TAP_LAYERS
 from synthgen.cli_options import InputPath, device_option
 
 
@@ -68,7 +69,7 @@ def _user_errors():
               help="Hidden 1x1 conv widths of the regressor, comma-separated; 'none' = a single linear 1x1 conv.")
 @click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=_fit_default("regressor_batch_norm"), show_default=True,
               help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
-@click.option("--feature-tap", type=click.Choice(["default", "pyramid"]), default=_fit_default("feature_tap"), show_default=True,
+@click.option("--feature-tap", type=click.Choice([_fit_default("feature_tap"), *EXTRA_TAP_LAYERS]), default=_fit_default("feature_tap"), show_default=True,
               help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
                    "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")
 @click.option("--encoder-weights", type=InputPath(dir_okay=False), default=_fit_default("encoder_weights"), help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
