@@ -15,7 +15,6 @@ import queue
 import shutil
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -325,7 +324,9 @@ def make_state(device: str) -> Any:
     return state
 
 
-def resolve_device(state: Any, device: str) -> torch.device:
+def rank_device(state: Any, device: str) -> torch.device:
+    """This rank's device: Accelerate's for auto and cpu (make_state forced the CPU for cpu),
+    else the named CUDA device (check_device has checked it exists)."""
     return state.device if device in ("auto", "cpu") else torch.device(device)
 
 
@@ -385,7 +386,7 @@ def prepare(cfg: SampleConfig, command: str) -> Prepared:
     check_paths(cfg)
     check_device(cfg.device)
     state = make_state(cfg.device)
-    device = resolve_device(state, cfg.device)
+    device = rank_device(state, cfg.device)
     generator = load_frozen_generator(cfg.generator, cfg.class_index, device)
     if cfg.style_mix_prob > 0 and generator.latent_kind != "w+":
         raise SampleSetupError("--style-mix needs a w+ generator (StyleGAN2); BigGAN-deep has a single z")
