@@ -228,6 +228,9 @@ CASES = [
     Case("fit-init-from-missing",
          lambda e, t: fit_args(e, t, "seg", write_masks(t / "masks", n=2)) + ["--init-from", str(t / "old.safetensors")],
          ("--init-from", "old.safetensors", "does not exist")),
+    Case("train-generator-unknown-preset",
+         lambda e, t: ["toyfaces", "train-generator", "--run-dir", str(t / "run"), "--preset", "nope", "--steps", "1"],
+         ("unknown StyleGAN2 preset 'nope'",)),
     # sample options and output folders
     Case("sample-n-zero", lambda e, t: sample_args(e.generator, e.anchors, t / "out", n=0),
          ("--num-samples", "0 is not in the range"), exit_code=2),

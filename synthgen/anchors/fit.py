@@ -27,6 +27,7 @@ from synthgen.anchors.losses import (
     latent_loss, prior_matching_loss, reconstruction_loss,
 )
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
+from synthgen.anchors.regressor import PAPER_WIDTHS
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
@@ -69,7 +70,7 @@ class FitConfig:
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
     latent_space: str = "w+"  # "w+" (the paper) or "z": E predicts z and G's frozen mapping makes w (StyleGAN only)
     encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
-    regressor_widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # the paper's weak 1x1 head; () = one linear 1x1 conv
+    regressor_widths: tuple[int, ...] = PAPER_WIDTHS  # the paper's weak 1x1 head; () = one linear 1x1 conv
     regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
     feature_tap: str = DEFAULT_TAP  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
     seed: int = 0  # initial weights and data order

@@ -21,13 +21,17 @@ from torch import nn
 from synthgen.anchors.config_io import JsonConfig
 
 
+# The paper's "deeper" weak head: hidden 1x1 conv widths (Table 3).
+PAPER_WIDTHS: tuple[int, ...] = (128, 64, 64, 32, 32)
+
+
 @dataclass
 class RegressorConfig(JsonConfig):
     tuple_fields: ClassVar[tuple[str, ...]] = ("widths",)
 
     in_channels: int = 128  # channels of the generator tap it reads (FrozenGenerator.tap_channels)
     out_channels: int = 19  # the domain spec's out_channels
-    widths: tuple[int, ...] = (128, 64, 64, 32, 32)  # hidden 1x1 conv widths of the paper's "deeper" head
+    widths: tuple[int, ...] = PAPER_WIDTHS  # hidden 1x1 conv widths
     out_size: int | None = None  # output side; None = the feature tap's resolution
     batch_norm: bool = True  # the paper's BatchNorm after each hidden layer (see Regressor)
 

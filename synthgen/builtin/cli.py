@@ -8,6 +8,7 @@ import click
 from synthgen.builtin.train_config import GeneratorTrainConfig
 from synthgen.cli_options import InputPath, device_option
 from synthgen.defaults import default_of
+from synthgen.errors import UserError
 
 
 def _help(text: str, name: str, meaning: str | None = None) -> str:
@@ -55,7 +56,7 @@ def train_generator_command(run_dir: Path, out: Path | None, **overrides) -> Non
 
     try:
         path = train_generator(run_dir=run_dir, out=out, **overrides)
-    except ValueError as exc:  # a bad preset, init file or device: one line, not a traceback
+    except UserError as exc:  # a bad preset, init file, device or run folder: one line, not a traceback
         raise click.ClickException(str(exc)) from None
     if path is not None:
         click.echo(f"wrote {path}")

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from synthgen.builtin.train_config import GeneratorTrainConfig
 from synthgen.devices import resolve_device
+from synthgen.errors import UserError
 from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
@@ -33,6 +34,10 @@ from synthgen.runs import RunFolder
 from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
+
+
+class TrainGeneratorError(ValueError, UserError):
+    """Options that cannot train the built-in generator; the message names the fix."""
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_final: float | None) -> float:
@@ -112,15 +117,18 @@ class GeneratorTrainer:
     def __init__(self, cfg: GeneratorTrainConfig, run_dir: str | Path):
         self.cfg = cfg
         self.folder = RunFolder(run_dir)
-        self.folder.path.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # the mapping MLP; convolutions use TF32 already
-        self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
+        try:
+            self.G = build_stylegan2(cfg.preset, seed=cfg.seed)
+        except KeyError as exc:  # an unknown preset: the message lists the known ones
+            raise TrainGeneratorError(str(exc.args[0])) from None
         if self.G.cfg.z_dim != Z_DIM:
-            raise ValueError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
+            raise TrainGeneratorError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
         if cfg.init_from is not None:
             self._load_initial_weights(cfg.init_from)
+        self.folder.path.mkdir(parents=True, exist_ok=True)  # only once the options are known to work
         self.G.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(0.0 if cfg.adv_start == 0 else 0.9, 0.99))
@@ -152,7 +160,7 @@ class GeneratorTrainer:
 
         frozen = load_generator(path)
         if getattr(frozen, "cfg", None) is None or frozen.cfg.to_dict() != self.G.cfg.to_dict():
-            raise ValueError(f"{path}: its architecture is not the {self.cfg.preset!r} preset; pass a matching --preset")
+            raise TrainGeneratorError(f"{path}: its architecture is not the {self.cfg.preset!r} preset; pass a matching --preset")
         self.G.load_state_dict(frozen.generator.state_dict())
 
     def _resume(self) -> None:
