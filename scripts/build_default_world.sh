@@ -98,8 +98,10 @@ for stage in $stages; do
     done
     wait
     ;;
-  segmenter)
+  segmenter)  # the reference judges: segmenter and landmark detector, on the paired renders of the segmenter split
     $SG eval train-segmenter --data "$DATA/segmenter" --out domains/segmenter.safetensors --steps 3000 --val "$DATA/test"
+    $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of segmenter)" --domains rgb,landmark --out "$DATA/segmenter-landmark"
+    $SG eval train-landmark-detector --data "$DATA/segmenter-landmark" --out domains/landmark_detector.safetensors --steps 2000
     ;;
   *) echo "unknown stage $stage (data generator anchors refine segmenter)" >&2; exit 2;;
   esac

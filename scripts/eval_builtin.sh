@@ -31,10 +31,11 @@ $SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator domains/
   --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
 
 # 3. exact synthetic label accuracy of `synthgen sample` output
-$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
+$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg,landmark --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
 $SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
 # the anchor on its own: the sampled labels against the reference segmenter's parsing of the sampled photos
-$SG eval consistency "$OUT/sampled" --out "$OUT/consistency.json" > "$OUT/consistency.txt"
+$SG eval consistency "$OUT/sampled" --landmark-judge domains/landmark_detector.safetensors \
+  --out "$OUT/consistency.json" > "$OUT/consistency.txt"
 $PY scripts/judge_anchor_labels.py --anchor "$ANCHORS/seg.safetensors" --n 8 --seed 0 --picture "$OUT/labels_vs_judge.png" > /dev/null
 $SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
 
