@@ -102,7 +102,7 @@ def test_realism_term_trains_the_regressor_alone(tmp_path, gen, kind):
 def test_critic_sees_hard_masks_and_passes_gradient_to_logits():
     spec = load_domain_spec("seg")
     logits = torch.randn(2, 19, 8, 8, requires_grad=True)
-    decoded = hard_decoded_input(spec, logits, 8, straight_through=True)
+    decoded = hard_decoded_input(spec, logits, 8)
     # forward: exactly the one-hot of the argmax, as a real file's encoder input
     assert torch.equal(decoded.detach(), torch.nn.functional.one_hot(logits.argmax(1), 19).permute(0, 3, 1, 2).float())
     critic = DomainCritic(19)

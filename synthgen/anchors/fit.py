@@ -177,7 +177,7 @@ class AnchorStep(nn.Module):
         if sampled is not None:  # in the same forward, so a distributed wrapper syncs its gradients too
             spec, size = self.anchor.spec, self.anchor.size
             raw = self.anchor.regress(sampled)
-            decoded = hard_decoded_input(spec, raw, size, straight_through=True)
+            decoded = hard_decoded_input(spec, raw, size)
             if self.cycle:
                 cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
                 cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
@@ -194,24 +194,24 @@ def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthes
     hold nothing. Noise of the order of each channel's spread drowns faint codes while the
     strong directions that draw a part survive, so only the latter pay off.
     """
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device=synthesis.features.device).manual_seed(seed)  # drawn where the features are
 
     def noisy(t: torch.Tensor) -> torch.Tensor:
         std = t.detach().float().std(dim=(0, 2, 3), keepdim=True)
-        noise = torch.randn(t.shape, generator=gen, dtype=torch.float32).to(t.device)
+        noise = torch.randn(t.shape, generator=gen, dtype=torch.float32, device=t.device)
         return t + (sigma * std * noise).to(t.dtype)
 
     taps = {k: [noisy(t) for t in v] for k, v in synthesis.taps.items()}
     return Synthesis(features=noisy(synthesis.features), rgb=synthesis.rgb, taps=taps)
 
 
-def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_through: bool) -> torch.Tensor:
+def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int) -> torch.Tensor:
     """R's raw output -> the encoder input of its decoded form (what `sample` would write).
 
     Decoded hard (argmax class ids, peak points, clamped pixels), so the encoder reads what a
-    domain file holds and R cannot pass the latent on in soft values. straight_through: the
-    forward value stays hard while the gradient reaches R as if through the soft output
-    (softmax for masks, the heatmaps themselves for keypoints); otherwise R is detached.
+    domain file holds and R cannot pass the latent on in soft values. Straight through: the
+    forward value is hard while the gradient reaches R as if through the soft output (softmax
+    for masks, the heatmaps themselves for keypoints); detach it to keep R out.
     """
     raw = raw.float()
     if spec.kind == "mask":  # to_input: the encoder's input of a compact batch (class ids, points)
@@ -219,8 +219,8 @@ def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int, straight_
     elif spec.kind == "keypoints":
         hard, soft = to_input(spec, heatmap_peaks(raw.detach()), size), raw
     else:
-        return raw.clamp(-1, 1) if straight_through else raw.detach().clamp(-1, 1)
-    return hard + (soft - soft.detach()) if straight_through else hard
+        return raw.clamp(-1, 1)
+    return hard + (soft - soft.detach())
 
 
 def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | FrozenGenerator, out: str | Path,
@@ -252,9 +252,10 @@ class _Fit:
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
+        self._counts: torch.Tensor | None = None  # the mask files' class pixel counts, once needed
         self.class_weights = None
         if cfg.class_balance:
-            self.class_weights = class_balance_weights(_class_pixel_counts(self.data), cfg.class_balance).to(self.acc.device)
+            self.class_weights = class_balance_weights(self._class_counts(), cfg.class_balance).to(self.acc.device)
         self.real = None
         if self.weights.adv > 0:
             rgb = DomainSpec(name="real_rgb", kind="image", channels=3)
@@ -441,11 +442,17 @@ class _Fit:
         acc.wait_for_everyone()
         return self.out
 
+    def _class_counts(self) -> torch.Tensor:
+        """Pixel count per class over the mask files, counted once (class balance and calibration read it)."""
+        if self._counts is None:
+            self._counts = _class_pixel_counts(self.data)
+        return self._counts
+
     def _calibrate(self) -> None:
         """Fold the class-frequency offsets into the anchor written (the checkpoint keeps R as trained)."""
         from synthgen.anchors.calibration import calibrate_class_frequencies
 
-        record = calibrate_class_frequencies(self.anchor, self.generator, _class_pixel_counts(self.data),
+        record = calibrate_class_frequencies(self.anchor, self.generator, self._class_counts(),
                                              self.cfg.calibration_latents, self.cfg.seed + CALIBRATION_SEED_OFFSET)
         self.anchor.metadata["class_frequency_calibration"] = record
 
@@ -528,7 +535,6 @@ def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
     for i in range(0, len(data), step):
         counts += torch.bincount(data[i].long().reshape(-1), minlength=data.spec.num_classes).double()
     return counts
-
 
 
 def _absolute(path: str | Path | None) -> str | None:
