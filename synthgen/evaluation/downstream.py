@@ -68,12 +68,17 @@ def run_downstream(
     real_miou = result["real"]["miou"]
     result["miou_synthetic"] = result["synthetic"]["miou"]
     result["miou_real"] = real_miou
-    result["ratio"] = result["miou_synthetic"] / real_miou if real_miou > 0 else float("nan")
+    result["ratio"] = _ratio(result["miou_synthetic"], real_miou)
     if judge is not None:
         teacher_miou = result["miou_teacher"] = result["teacher"]["miou"]
-        result["ratio_to_teacher"] = result["miou_synthetic"] / teacher_miou if teacher_miou > 0 else float("nan")
-        result["ratio_teacher_to_real"] = teacher_miou / real_miou if real_miou > 0 else float("nan")
+        result["ratio_to_teacher"] = _ratio(result["miou_synthetic"], teacher_miou)
+        result["ratio_teacher_to_real"] = _ratio(teacher_miou, real_miou)
     return result
+
+
+def _ratio(miou: float, reference: float) -> float:
+    """miou / reference; NaN when the reference net learned nothing."""
+    return miou / reference if reference > 0 else float("nan")
 
 
 def _load_teacher(path: str | Path, num_classes: int):
