@@ -1,0 +1,61 @@
+"""scripts/bench_sample.py: one tiny run of every section, numbers in --json-out."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_sample.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_sample", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_world_folder_flops_roofline_and_part_timings(bench, world, tmp_path):
+    gen_path, _ = world  # <folder>/generator.safetensors and <folder>/anchors (landmark reads the pyramid tap)
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(bench.main, [
+        "--world", str(gen_path.parent), "--domains", "rgb,seg,landmark", "--n", "8", "--n-naive", "1",
+        "--batch-size", "8", "--workers", "0", "--repeats", "1", "--probe-size", "64", "--probe-repeats", "1",
+        "--g-batches", "1,8", "--head-batches", "8", "--json-out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(out.read_text())
+    assert numbers["preset"] is None and numbers["probe"]["peak_gflops"] > 0
+    flops = numbers["flops"]
+    assert flops["generator_per_sample"] > 0 and flops["heads_per_sample"]["rgb"] == 0
+    assert flops["heads_per_sample"]["seg"] > 0 and flops["heads_per_sample"]["landmark"] > 0
+    assert flops["total_per_sample"] == pytest.approx(
+        flops["mapping_per_sample"] + flops["generator_per_sample"] + sum(flops["heads_per_sample"].values()))
+    for key in ("a_compute", "b_end_to_end", "c_naive"):
+        assert flops[f"{key}_over_roofline"] > 0
+    timings = numbers["timings"]
+    assert set(timings["generator"]) == {"1", "8"} and timings["g_batch8_over_batch1"] > 0
+    assert set(timings["heads"]["landmark"]) == {"8"}
+    assert "roofline peak:" in result.output and "G batch 8 / batch 1:" in result.output
+
+
+def test_unknown_world_folder_is_one_line(bench, tmp_path):
+    result = CliRunner().invoke(bench.main, ["--world", str(tmp_path), "--n", "8", "--probe-repeats", "0"])
+    assert result.exit_code == 2 and "holds no generator.safetensors" in result.output
+
+
+@pytest.mark.slow
+def test_real_size_runs_each_config_in_its_own_process(bench, tmp_path):
+    out = tmp_path / "real.json"
+    result = CliRunner().invoke(bench.main, [
+        "--n", "0", "--probe-repeats", "0", "--real-size", "--real-presets", "tiny", "--real-batches", "1",
+        "--real-n", "1", "--real-domains", "rgb,seg", "--json-out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())["real_size"]["presets"]["tiny"]["1"]
+    assert row["status"] == 0 and row["samples"] == 1 and row["samples_per_s"] > 0
+    assert row["peak_rss_mb"] >= row["rss_after_load_mb"] > 0
