@@ -58,4 +58,5 @@ def test_real_size_runs_each_config_in_its_own_process(bench, tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(out.read_text())["real_size"]["presets"]["tiny"]["1"]
     assert row["status"] == 0 and row["samples"] == 1 and row["samples_per_s"] > 0
-    assert row["peak_rss_mb"] >= row["rss_after_load_mb"] > 0
+    # The peak is read from the parent (os.wait4), the loaded size in the child, each rounded.
+    assert row["peak_rss_mb"] >= row["rss_after_load_mb"] - 1 > 0

@@ -93,12 +93,16 @@ class Anchor(nn.Module):
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
         if self.regressor is None:
             return synthesis.photo(self.size)
+        return self.regressor(self.tap_features(synthesis))
+
+    def tap_features(self, synthesis: Synthesis) -> torch.Tensor | list[torch.Tensor]:
+        """The generator features this anchor's regressor reads from one pass."""
         if self.tap == DEFAULT_TAP:
-            return self.regressor(synthesis.features)
+            return synthesis.features
         if self.tap not in synthesis.taps:
             raise ValueError(f"anchor {self.spec.name!r} reads the generator tap {self.tap!r}: "
                              f"call generator.synthesize(latents, taps=anchor_taps(anchors))")
-        return self.regressor(synthesis.taps[self.tap])
+        return synthesis.taps[self.tap]
 
     def describe(self) -> dict:
         return {

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthgen.anchors.config_io import JsonConfig
+from synthgen.anchors.pointwise import PointwiseLayer, pointwise_tiled
 
 
 # The paper's "deeper" weak head: hidden 1x1 conv widths (Table 3).
@@ -58,6 +59,33 @@ class Regressor(nn.Module):
         channels = sum(m.shape[1] for m in maps)
         if channels != first.in_channels:
             raise ValueError(f"regressor reads {first.in_channels} feature channels, got {channels}")
+        if self._batch_statistics():
+            return self._forward_maps(maps, side)
+        return pointwise_tiled(self._layers(), maps, side)
+
+    def _batch_statistics(self) -> bool:
+        """True while a BatchNorm layer normalises by the batch (training): the head then needs
+        the whole batch's maps at once, so it runs as convolutions over full maps."""
+        return any(isinstance(m, nn.BatchNorm2d) and m.training for m in self.net)
+
+    def _layers(self) -> list["PointwiseLayer"]:
+        """The net as per-pixel affine maps, BatchNorm (running statistics) folded in."""
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        norms = [m for m in self.net if isinstance(m, nn.BatchNorm2d)]
+        layers = []
+        for i, conv in enumerate(convs):
+            weight, bias = conv.weight[:, :, 0, 0], conv.bias
+            if norms and i > 0:
+                # BN after the previous ReLU: y = a * h + c feeds this conv, so W(a h + c) + b
+                # = (W a) h + (W c + b): the same map with one pass less.
+                scale, shift = _batch_norm_affine(norms[i - 1])
+                bias = bias + weight @ shift
+                weight = weight * scale
+            layers.append(PointwiseLayer(weight, bias, relu=i < len(convs) - 1))
+        return layers
+
+    def _forward_maps(self, maps: list[torch.Tensor], side: int) -> torch.Tensor:
+        first = self.net[0]
         # Resize the features, not the output: class logits and heatmaps stay per-pixel. A 1x1
         # conv commutes with bilinear resizing (both linear; interpolation weights sum to 1), so
         # each map meets its slice of the first conv at the smaller of its side and the output's:
@@ -68,9 +96,14 @@ class Regressor(nn.Module):
             lo += m.shape[1]
             if m.shape[-1] > side:
                 m = _resize(m, side)
-            y = _resize(F.conv2d(m, weight), side)
+            y = _resize(F.conv2d(m, weight), side).contiguous()
             total = y if total is None else total + y
         return self.net[1:](total + first.bias.view(1, -1, 1, 1)).contiguous()
+
+
+def _batch_norm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
 
 
 def _resize(x: torch.Tensor, side: int) -> torch.Tensor:

@@ -53,15 +53,21 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        out, coefficients = self.forward_undemodulated(x, w)
+        return out if coefficients is None else out * coefficients.to(out.dtype).view(x.shape[0], -1, 1, 1)
+
+    def forward_undemodulated(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The convolution of the style-scaled input and the demodulation coefficients (B, O)
+        (None without demodulation), left for the caller to fold into its next pass."""
         b = x.shape[0]
         style = self.modulation(w)  # (B, I)
         weight = self.weight[0] * self.scale  # (O, I, k, k)
         x = x * style.to(x.dtype).view(b, -1, 1, 1)
         if self.upsample:
+            # NHWC: oneDNN's transposed convolution is 2-4x faster there than on NCHW input.
+            x = x.contiguous(memory_format=torch.channels_last)
             out = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
             out = self.blur(out)
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
-        if self.demodulate:
-            out = out * demodulation(weight, style).to(out.dtype).view(b, -1, 1, 1)
-        return out
+        return out, demodulation(weight, style) if self.demodulate else None

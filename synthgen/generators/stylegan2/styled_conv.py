@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from synthgen.generators.stylegan2.activation import BiasLeakyReLU
+from synthgen.generators.stylegan2.activation import LRELU_GAIN, LRELU_SLOPE, BiasLeakyReLU
 from synthgen.generators.stylegan2.modulated_conv import ModulatedConv2d
 
 
@@ -38,4 +39,22 @@ class StyledConv(nn.Module):
         self.activate = BiasLeakyReLU(out_channels, clamp=clamp)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, w), noise))
+        out, demod = self.conv.forward_undemodulated(x, w)
+        # lrelu(d * conv + n + b) * g = lrelu(g d * conv + g n + g b) for the gain g > 0: the
+        # demodulation, gain and bias go into one multiply-add and the activation runs in
+        # place, three passes over the map instead of five (same mathematics, fp32 rounding).
+        b, gain = out.shape[0], LRELU_GAIN
+        bias = self.activate.bias
+        scale = gain if demod is None else (demod * gain).to(out.dtype).view(b, -1, 1, 1)
+        shift = (bias * gain).to(out.dtype).view(1, -1, 1, 1) if bias is not None else None
+        out = torch.addcmul(shift, out, scale) if shift is not None else out * scale
+        if noise is not None:
+            out = _add(out, (self.noise.weight * gain).to(out.dtype) * noise.to(out.dtype))
+        out = F.leaky_relu(out, LRELU_SLOPE) if out.requires_grad else F.leaky_relu_(out, LRELU_SLOPE)
+        if self.activate.clamp is not None:
+            out = out.clamp(-self.activate.clamp, self.activate.clamp)
+        return out
+
+
+def _add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return x + y if x.requires_grad or y.requires_grad else x.add_(y)

@@ -71,7 +71,9 @@ class SynthesisNetwork(nn.Module):
         if noise is None:
             noise = self.const_noise()
         taps: dict[int, torch.Tensor] = {}
-        x = self.input(ws.shape[0])
+        # Channels-last all the way down: CPU (oneDNN) convolutions, transposed ones above all,
+        # run up to 2-4x faster on NHWC maps, and every elementwise pass keeps the layout.
+        x = self.input(ws.shape[0]).contiguous(memory_format=torch.channels_last)
         x = self.conv1(x, ws[:, 0], noise[0])
         if 0 in tap_layers:
             taps[0] = x
