@@ -36,6 +36,10 @@ from typing import Callable
 import click
 import torch
 
+from synthgen.allocator import keep_freed_memory
+
+MALLOC = "keep"  # --malloc, passed on to the (r) subprocesses
+
 REAL_DOMAINS = "rgb,seg,sketch,landmark"
 
 
@@ -277,7 +281,8 @@ def run_child(params: dict) -> tuple[dict, float, int]:
 
     root = str(Path(synthgen.__file__).resolve().parents[1])  # the child imports the synthgen this process runs
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--real-child", json.dumps(params)],
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--malloc", MALLOC,
+                             "--real-child", json.dumps(params)],
                             stdout=subprocess.PIPE, text=True, env=env)
     text = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -364,13 +369,20 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
 @click.option("--real-sampler", is_flag=True,
               help="(r) through the sampler's compute_batch (aligned blocks of 8, so batch 1 computes 8) "
                    "instead of one generator pass of exactly the batch.")
+@click.option("--malloc", type=click.Choice(["keep", "glibc"]), default="keep", show_default=True,
+              help="keep: freed large blocks stay in the heap, as every synthgen command sets it "
+                   "(synthgen/allocator.py); glibc: the C library's defaults, to measure what that costs.")
 @click.option("--real-child", default=None, hidden=True, help="Internal: one (r) configuration, as JSON.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the numbers here.")
 def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_level, threads, repeats, probe_size,
          probe_repeats, g_batches, head_batches, rss_n, rss_preset, rss_domains, real_size, real_presets, real_batches,
-         real_n, real_domains, real_sampler, real_child, json_out) -> None:
+         real_n, real_domains, real_sampler, malloc, real_child, json_out) -> None:
     """Measure compute-only, end-to-end and naive sampling throughput, FLOPs against a matmul roofline,
     the generator and heads alone, and peak RSS."""
+    global MALLOC
+    MALLOC = malloc
+    if malloc == "keep":
+        keep_freed_memory()
     if real_child is not None:
         return run_real_config(json.loads(real_child))
     if threads:

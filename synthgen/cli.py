@@ -12,6 +12,7 @@ import importlib.util
 import click
 
 from synthgen import __version__
+from synthgen.allocator import keep_freed_memory
 
 # command name -> "module:attribute" of a click.Command
 COMMANDS = {
@@ -73,6 +74,7 @@ def main() -> None:
     Anchor domains to a frozen generator (`fit`), translate between them
     (`translate`), and write aligned datasets as WebDataset shards (`sample`).
     """
+    keep_freed_memory()  # every command runs generator passes (synthgen/allocator.py)
 
 
 if __name__ == "__main__":

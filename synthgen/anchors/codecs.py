@@ -180,8 +180,10 @@ def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, 2) x, y: argmax refined to sub-pixel by a parabola fit of the
     log heatmap through the peak's neighbours (exact for a Gaussian)."""
     b, n, h, w = heatmaps.shape
-    logs = heatmaps.float().clamp_min(1e-6).log()
-    flat = logs.reshape(b, n, h * w).argmax(-1)
+    # log is monotone: the argmax of the clamped heatmap is the log's, and only the five values
+    # the parabolas read need their log (a full-map log pass cost more than the regressor's last layer).
+    values = heatmaps.float().clamp_min(1e-6).reshape(b, n, h * w)
+    flat = values.argmax(-1)
     y, x = flat // w, flat % w
 
     def offset(axis_vals: tuple[torch.Tensor, torch.Tensor, torch.Tensor], inside: torch.Tensor) -> torch.Tensor:
@@ -192,7 +194,7 @@ def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
 
     def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         idx = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).unsqueeze(-1)
-        return logs.reshape(b, n, h * w).gather(-1, idx).squeeze(-1)
+        return values.gather(-1, idx).squeeze(-1).log()
 
     mid = at(y, x)
     ox = offset((at(y, x - 1), mid, at(y, x + 1)), (x > 0) & (x < w - 1))

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from synthgen import __version__
+from synthgen.allocator import keep_freed_memory
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
@@ -360,6 +361,8 @@ class _Fit:
     # -- loop --------------------------------------------------------------------
     def run(self) -> Path:
         from tqdm.auto import tqdm
+
+        keep_freed_memory()  # no page faults on every step's large maps (synthgen/allocator.py)
 
         cfg, acc = self.cfg, self.acc
         self.folder.path.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def pointwise_tiled(layers: Sequence[PointwiseLayer], maps: Sequence[torch.Tenso
             if out is None:
                 out = x.new_empty(batch, side, side, x.shape[1])
             out[b, top: top + h] = x.view(h, side, -1)
-    return out.permute(0, 3, 1, 2).contiguous()
+    return out.permute(0, 3, 1, 2)  # (B, out, S, S), channels-last in memory (reductions over channels read it contiguously)
 
 
 def _add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

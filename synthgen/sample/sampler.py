@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from synthgen.allocator import keep_freed_memory
 from synthgen.anchors.pipeline import Head, anchor_file, run_heads
 from synthgen.dataset.card import (
     CardError, build_card, check_compatible, expected_tasks, extend_card, read_card, spec_summary, write_card,
@@ -453,6 +454,7 @@ def sample_dataset(cfg: SampleConfig, command: str = "", prepared: Prepared | No
     """Write the dataset of `cfg` into cfg.out_dir, holding its lock (sample/lock.py) from
     before the card is written until every rank is done; warn: one-line warnings (rank 0)."""
     started = time.perf_counter()
+    keep_freed_memory()  # no page faults on every pass's large maps (synthgen/allocator.py)
     prep = prepared or prepare(cfg, command)
     with hold(Path(cfg.out_dir), prep.state, command, warn):
         return _write_dataset(cfg, prep, started)
