@@ -176,6 +176,12 @@ def to_input(spec: DomainSpec, batch: torch.Tensor, size: int) -> torch.Tensor:
 
 
 # -- decoding model outputs ------------------------------------------------------
+# Decoded keypoints are rounded to this grid (px; far below landmark accuracy, exact in
+# float32), as images are rounded to uint8: float kernels may round the last bit differently
+# for another batch shape or machine, and quantizing every written value keeps that noise out
+# of the file bytes except at a grid boundary. The drawn map is drawn from the rounded points,
+# so a written .npy and its .png always agree.
+POINT_STEP = 1 / 256
 def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, 2) x, y: argmax refined to sub-pixel by a parabola fit of the
     log heatmap through the peak's neighbours (exact for a Gaussian)."""
@@ -210,7 +216,8 @@ def decode(spec: DomainSpec, raw: torch.Tensor) -> dict[str, np.ndarray]:
         return {"image": img.permute(0, 2, 3, 1).numpy()}  # (B, H, W, C)
     if spec.kind == "mask":
         return {"mask": raw.argmax(1).to(torch.uint8).numpy()}  # (B, H, W)
-    points = heatmap_peaks(raw).numpy().astype(np.float32)  # (B, N, 2)
+    points = np.round(heatmap_peaks(raw).numpy() / POINT_STEP) * POINT_STEP  # (B, N, 2)
+    points = points.astype(np.float32)
     size = raw.shape[-1]
     maps = np.stack([draw_landmarks(p, size, spec.skeleton) for p in points]) if len(points) else \
         np.zeros((0, size, size), np.uint8)

@@ -21,7 +21,6 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from synthgen.landmarks68 import draw_landmarks
 from synthgen.dataset.layout import META_FIELD, domain_fields, picture_field, points_field, sample_key
 
 
@@ -103,10 +102,9 @@ def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOption
         elif spec.kind == "mask":
             fields[names[0]] = encode_mask(arrays["mask"], spec.palette, opts.png_level)
         else:
-            # The map is drawn here from the points as written, so .npy and .png always agree.
-            drawn = draw_landmarks(arrays["points"], arrays["map"].shape[-1], spec.skeleton)
+            # codecs.decode drew the map from these very (rounded) points: .npy and .png agree.
             fields[points_field(names)] = encode_npy(arrays["points"])
-            fields[picture_field(names)] = encode_png(Image.fromarray(drawn), opts.png_level)
+            fields[picture_field(names)] = encode_png(Image.fromarray(arrays["map"]), opts.png_level)
     key = sample_key(sample.index)
     fields[META_FIELD] = encode_json({"key": key, "index": sample.index, **sample.meta})
     row = manifest_row(sample, fields, specs, opts.image_format)

@@ -170,21 +170,6 @@ def batch_latents(generator: Any, indices: Sequence[int], cfg: SampleConfig) -> 
     return latents, layers
 
 
-POINT_STEP = 1 / 256  # px; far below landmark accuracy, and exact in float32
-
-
-def quantize_points(decoded: dict) -> dict:
-    """Round sub-pixel coordinates to a fixed grid, as images are rounded to uint8.
-
-    Float kernels may round the last bit differently for another batch shape; quantizing
-    every written value keeps that noise out of the file bytes except at a grid boundary.
-    The encoder draws the keypoint map from these rounded points (encode.encode_sample).
-    """
-    if "points" in decoded:
-        decoded["points"] = (np.round(decoded["points"] / POINT_STEP) * POINT_STEP).astype(np.float32)  # (B, N, 2)
-    return decoded
-
-
 def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
                   shard: int) -> list[SampleArrays]:
     """The samples of `indices`, computed in whole aligned blocks of COMPUTE_BLOCK (plan.blocks).
@@ -211,7 +196,7 @@ def compute_block(generator: Any, heads: Sequence[DomainHead], indices: Sequence
         decoded, scores = {}, {}
         for out in run_heads(generator, latents, heads):  # the one generator pass every domain shares
             scores.update(label_scores(out.head.spec, out.raw))
-            decoded[out.head.spec.name] = quantize_points(out.decoded)
+            decoded[out.head.spec.name] = out.decoded  # points already on codecs.POINT_STEP, the map drawn from them
     samples = []
     for k, index in enumerate(indices):
         meta = {
