@@ -94,6 +94,20 @@ def test_cli_scores_landmarks_and_refuses_datasets_without_them(tmp_path, traine
         landmark_consistency(root, tmp_path / "none.safetensors")
 
 
+def test_cli_scores_a_dataset_of_photos_and_landmarks_alone(tmp_path, trained):
+    path, model, _, _ = trained
+    images, _ = renders(3, seed=1000)
+    root = write_dataset(tmp_path / "rgb_lm", images, np.zeros(images.shape[:3], np.uint8),
+                         domains=("rgb", "landmark"), points=predict_landmarks(model, images) + np.float32([1.0, 0.0]))
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["eval", "consistency", str(root), "--landmark-judge", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert "miou" not in report and report["landmark"]["samples"] == 3 and report["landmark"]["nme_inter_ocular"] > 0
+    result = CliRunner().invoke(main, ["eval", "consistency", str(root)])  # no landmark judge: seg is needed
+    assert result.exit_code == 1 and "no seg domain" in result.output
+
+
 def test_train_landmark_detector_command(tmp_path):
     data = tmp_path / "pairs"
     result = CliRunner().invoke(main, ["toyfaces", "render", "--n", "8", "--size", "32", "--seed", "5",

@@ -219,16 +219,22 @@ def consistency_command(dataset, judge, landmark_judge, n, min_pixels, out):
 
     DATASET is a `synthgen sample` folder with the rgb and seg domains. The judge's mask of
     each photo is the truth: mIoU, pixel accuracy, per-class IoU, and how often the judge
-    sees each class.
+    sees each class. With --landmark-judge, the landmark domain is scored too; a dataset of
+    rgb and landmark only is then scored on its landmarks alone.
     """
-    from synthgen.evaluation.consistency import format_consistency, label_consistency, landmark_consistency
+    from synthgen.evaluation.consistency import (
+        dataset_domains, format_consistency, label_consistency, landmark_consistency,
+    )
     from synthgen.evaluation.report import write_json
 
     with user_errors():
-        report = label_consistency(dataset, judge_path=judge, n=n, min_pixels=min_pixels)
+        landmarks_only = landmark_judge is not None and "seg" not in dataset_domains(dataset)
+        report = {"dataset": str(dataset)} if landmarks_only else \
+            label_consistency(dataset, judge_path=judge, n=n, min_pixels=min_pixels)
         if landmark_judge is not None:
             report["landmark"] = landmark_consistency(dataset, landmark_judge, n=n)
-    click.echo(format_consistency(report))
+    if not landmarks_only:
+        click.echo(format_consistency(report))
     if "landmark" in report:
         lm = report["landmark"]
         click.echo(f"landmarks against {lm['landmark_judge']}: NME {lm['nme_inter_ocular']:.4f}, "

@@ -67,6 +67,11 @@ def _dataset_specs(dataset_dir: Path, needed: tuple[str, ...] = ("rgb", "seg")) 
     return specs
 
 
+def dataset_domains(dataset_dir: str | Path) -> list[str]:
+    """The domains a `synthgen sample` folder holds (ConsistencyError when it is none)."""
+    return list(_dataset_specs(Path(dataset_dir), ()))
+
+
 def label_consistency(
     dataset_dir: str | Path,
     judge_path: str | Path | None = None,
