@@ -38,8 +38,6 @@ import torch
 
 from synthgen.allocator import keep_freed_memory
 
-MALLOC = "keep"  # --malloc, passed on to the (r) subprocesses
-
 REAL_DOMAINS = "rgb,seg,sketch,landmark"
 
 
@@ -131,14 +129,27 @@ def bench_naive(prep, n: int, out: Path, seed: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+def run_measured(argv: list[str], capture: bool = False) -> tuple[str, float, int]:
+    """Run a Python subprocess that imports the synthgen this process runs: (its stdout if
+    `capture`, its peak RSS in MB from wait4, its exit status)."""
+    import synthgen
+
+    root = str(Path(synthgen.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                            text=True, env=env)
+    text = proc.stdout.read() if capture else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    return text, usage.ru_maxrss / 1024, status
+
+
 def peak_rss_mb(args: list[str]) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of one `synthgen sample` subprocess."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "synthgen.cli", *args], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, mb, status = run_measured(["-m", "synthgen.cli", *args])
     if status != 0:
         raise click.ClickException(f"synthgen sample failed: {' '.join(args)}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - started
+    return mb, time.perf_counter() - started
 
 
 def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: Path, results: dict) -> None:
@@ -275,23 +286,16 @@ def run_real_config(params: dict) -> None:
     print(json.dumps(out), flush=True)
 
 
-def run_child(params: dict) -> tuple[dict, float, int]:
+def run_child(params: dict, malloc: str) -> tuple[dict, float, int]:
     """(the child's JSON, its peak RSS in MB from wait4, exit status)."""
-    import synthgen
-
-    root = str(Path(synthgen.__file__).resolve().parents[1])  # the child imports the synthgen this process runs
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--malloc", MALLOC,
-                             "--real-child", json.dumps(params)],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    text = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    text, mb, status = run_measured([str(Path(__file__).resolve()), "--malloc", malloc,
+                                     "--real-child", json.dumps(params)], capture=True)
     lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    return (json.loads(lines[-1]) if lines and status == 0 else {}), usage.ru_maxrss / 1024, status
+    return (json.loads(lines[-1]) if lines and status == 0 else {}), mb, status
 
 
 def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: int, domains: str, threads: int,
-                  sampler: bool) -> dict:
+                  sampler: bool, malloc: str) -> dict:
     from synthgen.generators.presets import PRESETS
 
     names = [d for d in domains.split(",") if d]
@@ -309,7 +313,7 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
             params = {"generator": str(gen_path), "anchors": str(anchors), "domains": names, "batch": b, "n": n,
                       "threads": threads, "sampler": sampler, "out": str(tmp / f"real_out_{preset}_{b}")}
             started = time.perf_counter()
-            child, mb, status = run_child(params)
+            child, mb, status = run_child(params, malloc)
             row = {"status": status, "peak_rss_mb": round(mb, 1), "wall_s": round(time.perf_counter() - started, 1),
                    **child}
             rows[b] = row
@@ -379,8 +383,6 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
          real_n, real_domains, real_sampler, malloc, real_child, json_out) -> None:
     """Measure compute-only, end-to-end and naive sampling throughput, FLOPs against a matmul roofline,
     the generator and heads alone, and peak RSS."""
-    global MALLOC
-    MALLOC = malloc
     if malloc == "keep":
         keep_freed_memory()
     if real_child is not None:
@@ -430,7 +432,7 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
         if real_size:
             presets = [p for p in real_presets.split(",") if p]
             results["real_size"] = run_real_size(tmp, presets, parse_ints(real_batches), real_n, real_domains,
-                                                 threads, real_sampler)
+                                                 threads, real_sampler, malloc)
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n")
 

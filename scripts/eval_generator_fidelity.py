@@ -22,22 +22,19 @@ import numpy as np
 import torch
 
 from synthgen.generators import load_generator
-from synthgen.metrics import psnr, ssim
+from synthgen.metrics import gaussian_window, psnr, ssim
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import SPLITS
 
 
 def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    """uint8 (B, H, W, 3) -> the same blurred by a separable Gaussian (reflect padding)."""
+    """uint8 (B, H, W, 3) -> the same blurred by a Gaussian of `sigma` px (reflect padding)."""
     radius = max(1, int(round(3 * sigma)))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
-    taps = (taps / taps.sum()).view(1, 1, -1)
+    window = gaussian_window(2 * radius + 1, sigma).float()[None, None]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     b, c, h, w = x.shape
-    x = x.reshape(b * c, 1, h, w)
-    x = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = torch.nn.functional.conv2d(x, taps.view(1, 1, 1, -1))
-    x = torch.nn.functional.conv2d(x, taps.view(1, 1, -1, 1))
+    x = torch.nn.functional.pad(x.reshape(b * c, 1, h, w), (radius,) * 4, mode="reflect")
+    x = torch.nn.functional.conv2d(x, window)
     return x.reshape(b, c, h, w).permute(0, 2, 3, 1).round().clamp(0, 255).byte().numpy()
 
 

@@ -182,6 +182,8 @@ def to_input(spec: DomainSpec, batch: torch.Tensor, size: int) -> torch.Tensor:
 # of the file bytes except at a grid boundary. The drawn map is drawn from the rounded points,
 # so a written .npy and its .png always agree.
 POINT_STEP = 1 / 256
+
+
 def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
     """(B, N, H, W) -> (B, N, 2) x, y: argmax refined to sub-pixel by a parabola fit of the
     log heatmap through the peak's neighbours (exact for a Gaussian)."""

@@ -5,7 +5,7 @@ Run as convolutions over whole maps, every layer streams a (B, 128, S, S) tensor
 memory several times (convolution, bias, ReLU, the adds of a multi-resolution tap), which
 costs more than the arithmetic; at 1024 px one such map is 512 MB per sample. Here each
 sample is cut into tiles of whole rows (at most TILE_PIXELS pixels), and a tile goes through
-every layer as (channels, pixels) matrix products while it stays in cache.
+every layer as (pixels, channels) matrix products while it stays in cache.
 
 The first layer meets each input map at the map's own resolution (a 1x1 conv commutes with
 bilinear resizing: both are linear and the interpolation weights sum to 1), and a tile's rows
@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+
+from synthgen.inplace import add, relu
 
 # 2048 pixels x 128 channels x 4 bytes = 1 MB (this CPU's L2 per core): half a 64-px sample,
 # or 2 rows of a 1024-px one; 1024 and 4096 measured no faster (docs/sampling.md, "Benchmark").
@@ -90,20 +92,16 @@ def pointwise_tiled(layers: Sequence[PointwiseLayer], maps: Sequence[torch.Tenso
                 else:
                     i0, i1, f = (t[top: top + h] for t in level.taps)
                     y = _lerp_select(cols_done, 0, i0, i1, f).reshape(h * side, -1)
-                x = y if x is None else _add(x, y)
-            x = _add(x, first.bias)
-            x = _relu(x) if first.relu else x
+                x = y if x is None else add(x, y)
+            x = add(x, first.bias)
+            x = relu(x) if first.relu else x
             for layer in layers[1:]:
                 x = torch.addmm(layer.bias, x, layer.weight.t())
-                x = _relu(x) if layer.relu else x
+                x = relu(x) if layer.relu else x
             if out is None:
                 out = x.new_empty(batch, side, side, x.shape[1])
             out[b, top: top + h] = x.view(h, side, -1)
     return out.permute(0, 3, 1, 2)  # (B, out, S, S), channels-last in memory (reductions over channels read it contiguously)
-
-
-def _add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return x + y if x.requires_grad or y.requires_grad else x.add_(y)
 
 
 def _pixels(x: torch.Tensor) -> torch.Tensor:
@@ -118,9 +116,3 @@ def _lerp_select(x: torch.Tensor, dim: int, i0: torch.Tensor, i1: torch.Tensor, 
     shape = [1] * x.ndim
     shape[dim] = -1
     return torch.lerp(x.index_select(dim, i0), x.index_select(dim, i1), frac.to(x.dtype).view(shape))
-
-
-def _relu(x: torch.Tensor) -> torch.Tensor:
-    # In place where autograd does not need the input: one pass over the tile less.
-    return torch.relu(x) if x.requires_grad else torch.relu_(x)
-

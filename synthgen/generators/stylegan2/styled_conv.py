@@ -4,24 +4,20 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from synthgen.generators.stylegan2.activation import LRELU_GAIN, LRELU_SLOPE, BiasLeakyReLU
 from synthgen.generators.stylegan2.modulated_conv import ModulatedConv2d
+from synthgen.inplace import add, leaky_relu
 
 
 class NoiseInjection(nn.Module):
-    """x + strength * noise; one learned strength per layer, noise (B or 1, 1, H, W)."""
+    """The learned strength of the per-pixel noise B, one per layer (StyledConv adds
+    strength * noise (B or 1, 1, H, W) in its fused epilogue)."""
 
     def __init__(self):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        if noise is None:
-            return x
-        return x + self.weight.to(x.dtype) * noise.to(x.dtype)
 
 
 class StyledConv(nn.Module):
@@ -43,18 +39,12 @@ class StyledConv(nn.Module):
         # lrelu(d * conv + n + b) * g = lrelu(g d * conv + g n + g b) for the gain g > 0: the
         # demodulation, gain and bias go into one multiply-add and the activation runs in
         # place, three passes over the map instead of five (same mathematics, fp32 rounding).
-        b, gain = out.shape[0], LRELU_GAIN
-        bias = self.activate.bias
-        scale = gain if demod is None else (demod * gain).to(out.dtype).view(b, -1, 1, 1)
-        shift = (bias * gain).to(out.dtype).view(1, -1, 1, 1) if bias is not None else None
-        out = torch.addcmul(shift, out, scale) if shift is not None else out * scale
+        scale = (demod * LRELU_GAIN).to(out.dtype).view(out.shape[0], -1, 1, 1)
+        shift = (self.activate.bias * LRELU_GAIN).to(out.dtype).view(1, -1, 1, 1)
+        out = torch.addcmul(shift, out, scale)
         if noise is not None:
-            out = _add(out, (self.noise.weight * gain).to(out.dtype) * noise.to(out.dtype))
-        out = F.leaky_relu(out, LRELU_SLOPE) if out.requires_grad else F.leaky_relu_(out, LRELU_SLOPE)
+            out = add(out, (self.noise.weight * LRELU_GAIN).to(out.dtype) * noise.to(out.dtype))
+        out = leaky_relu(out, LRELU_SLOPE)
         if self.activate.clamp is not None:
             out = out.clamp(-self.activate.clamp, self.activate.clamp)
         return out
-
-
-def _add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return x + y if x.requires_grad or y.requires_grad else x.add_(y)
