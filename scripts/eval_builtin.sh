@@ -10,33 +10,34 @@ SG=${SYNTHGEN:-.venv/bin/synthgen}
 DATA=${DATA:-out/data}
 OUT=${OUT:-out/eval}
 ANCHORS=${ANCHORS:-domains}  # a folder of candidate anchors can be measured before it replaces domains/
+GENERATOR=${GENERATOR:-domains/generator.safetensors}  # ... and so can a candidate generator (with its anchors)
 N_PAIRS=${N_PAIRS:-300}
 N_DOWNSTREAM=${N_DOWNSTREAM:-1000}  # for 10000, render 10,000 segmenter pairs first (N_ANCHOR=10000 ... data)
 mkdir -p "$OUT"
 
 # 1. generator fidelity: G(z) against render_rgb(z)
-$PY scripts/eval_generator_fidelity.py --n 1000 --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
+$PY scripts/eval_generator_fidelity.py --generator "$GENERATOR" --n 1000 --judge domains/segmenter.safetensors --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
 
 # 2. translation between every pair of built-in domains (seg -> rgb also: faithfulness by the reference segmenter)
-$PY scripts/bench_eval_translation.py --generator domains/generator.safetensors --anchors "$ANCHORS" \
+$PY scripts/bench_eval_translation.py --generator "$GENERATOR" --anchors "$ANCHORS" \
   --pairs "$DATA/test" --segmenter domains/segmenter.safetensors --n "$N_PAIRS" --out "$OUT/translation" \
   | tee "$OUT/translation.txt"
 
 # reconstruction through the anchor: seg -> G -> seg (the fit objective, on unseen masks)
-$SG eval translate --from seg --to seg --pairs "$DATA/test" --generator domains/generator.safetensors \
+$SG eval translate --from seg --to seg --pairs "$DATA/test" --generator "$GENERATOR" \
   --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
 
 # inversion through the rgb anchor: rgb -> G -> rgb (is a held-out photo recognisable?)
-$SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator domains/generator.safetensors \
+$SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator "$GENERATOR" \
   --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
 
 # 3. exact synthetic label accuracy of `synthgen sample` output
-$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg,landmark --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
+$SG sample --n "$N_DOWNSTREAM" --domains rgb,seg,landmark --generator "$GENERATOR" --anchors "$ANCHORS" --out "$OUT/sampled" --no-progress
 $SG eval labels "$OUT/sampled" --out "$OUT/labels.json" > /dev/null
 # the anchor on its own: the sampled labels against the reference segmenter's parsing of the sampled photos
 $SG eval consistency "$OUT/sampled" --landmark-judge domains/landmark_detector.safetensors \
   --out "$OUT/consistency.json" > "$OUT/consistency.txt"
-$PY scripts/judge_anchor_labels.py --anchor "$ANCHORS/seg.safetensors" --n 8 --seed 0 --picture "$OUT/labels_vs_judge.png" > /dev/null
+$PY scripts/judge_anchor_labels.py --anchor "$ANCHORS/seg.safetensors" --generator "$GENERATOR" --n 8 --seed 0 --picture "$OUT/labels_vs_judge.png" > /dev/null
 $SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
 
 # 4. downstream: the same segmenter trained on N synthetic vs N rendered ("real") pairs

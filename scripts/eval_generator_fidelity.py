@@ -11,7 +11,9 @@ With `--judge`, the reference segmenter also parses G(z), render_rgb(z) and rend
 blurred by a Gaussian of each `--blur-sigmas` (px), each scored against render_seg(z); the
 PSNR of G(z) against each blurred render says which blur G's photos match. That separates
 the two ways G can lose the parts: blur the judge cannot read (blurred renders score as low
-as G) or parts drawn elsewhere (blurred renders still score high).
+as G) or parts drawn elsewhere (blurred renders still score high). It also reports the
+Fréchet distance between G's photos and the renders of the same latents in the judge's
+feature space (its U-Net bottleneck; comparable only between runs of the same judge).
 """
 from __future__ import annotations
 
@@ -59,7 +61,12 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         from synthgen.evaluation.segmenter import load_segmenter, predict
         from synthgen.metrics import ConfusionMatrix
 
+        from synthgen.evaluation.fid import segmenter_extractor
+        from synthgen.metrics import frechet_distance_of_features
+
         model = load_segmenter(judge)
+        embed = segmenter_extractor(model)
+        features = {"generator": [], "render": []}
         names = ["generator", "render"] + [f"render_blur{s:g}" for s in sigmas]
         confusions = {k: ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES) for k in names}
         blur_psnr = {s: [] for s in sigmas}
@@ -75,6 +82,8 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         if judge:
             confusions["generator"].update(predict(model, fake), rendered["seg"])
             confusions["render"].update(predict(model, real), rendered["seg"])
+            features["generator"].append(embed(fake))
+            features["render"].append(embed(real))
             for s in sigmas:
                 blurred = gaussian_blur(real, s)
                 confusions[f"render_blur{s:g}"].update(predict(model, blurred), rendered["seg"])
@@ -90,6 +99,8 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
             report = confusion.report()
             result[f"judge_{name}_miou"] = round(report["miou"], 4)
             result[f"judge_{name}_iou"] = {k: None if report["iou"][k] is None else round(report["iou"][k], 3) for k in key}
+        result["frechet_judge_features"] = round(frechet_distance_of_features(
+            np.concatenate(features["generator"]), np.concatenate(features["render"])), 4)
         result["psnr_generator_vs_blurred"] = {f"{s:g}": float(np.concatenate(v).mean()) for s, v in blur_psnr.items()}
     click.echo(json.dumps({"n": n, "split": split, **result}))
     if grid:

@@ -1,5 +1,6 @@
 """The fit terms that reach where `synthgen sample` reads: the sampled-latent cycle, the
 realism critic, class balance, and starting from an earlier anchor."""
+import dataclasses
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from synthgen.anchors.fit import hard_decoded_input
 from synthgen.anchors.losses import class_balance_weights, latent_cycle_loss, reconstruction_loss
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.spec import load_domain_spec
-from synthgen.generators.presets import build_generator
+from synthgen.generators.presets import PRESETS, build_generator
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +225,27 @@ def test_init_from_starts_from_the_anchors_weights(tmp_path, gen):
     c = load_anchor(other).state_dict()
     assert all(torch.equal(a[k], c[k]) for k in a if k.startswith("encoder.") and "running" not in k
                and "num_batches_tracked" not in k)
+
+
+def test_init_from_warm_starts_from_an_anchor_of_another_generator_of_the_same_shapes(tmp_path, gen):
+    # The generator fine-tuned (here: other weights, same architecture): the old anchor is a
+    # warm start, and the new file belongs to the new generator.
+    first = fit("rgb", write_images(tmp_path / "i"), gen, tmp_path / "first.safetensors", run_dir=tmp_path / "r1",
+                steps=2, batch_size=2, progress=False, preview_every=0)
+    tuned = build_generator("tiny", seed=1)
+    again = fit("rgb", write_images(tmp_path / "i"), tuned, tmp_path / "again.safetensors", run_dir=tmp_path / "r2",
+                steps=1, batch_size=2, lr=0.0, init_from=str(first), progress=False, preview_every=0)
+    old, new = load_anchor(first), load_anchor(again, generator=tuned)  # refused if it still named the old generator
+    assert new.generator_fingerprint == tuned.fingerprint != old.generator_fingerprint
+    a, b = old.encoder.state_dict(), new.encoder.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "w_avg" and "running" not in k and "num_batches" not in k)
+    assert torch.allclose(b["w_avg"], new.encoder.w_avg) and not torch.equal(a["w_avg"], b["w_avg"])  # its own mean w
+    # Another architecture: one clear line, no traceback.
+    wider = build_generator(dataclasses.replace(PRESETS["tiny"], w_dim=2 * PRESETS["tiny"].w_dim))
+    with pytest.raises(FitError, match="--init-from .*(shapes differ|differs from this fit)"):
+        fit("rgb", write_images(tmp_path / "i"), wider, tmp_path / "x.safetensors", run_dir=tmp_path / "r3", steps=1,
+            init_from=str(first), progress=False, preview_every=0)
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_init_from_refuses_another_domain(tmp_path, gen):

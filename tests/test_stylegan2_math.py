@@ -115,3 +115,20 @@ def test_discriminator_shapes_and_minibatch_stddev():
     y = minibatch_stddev(x, group=4, n_feat=1)
     expected = torch.sqrt(x.var(0, unbiased=False) + 1e-8).mean()
     assert y.shape == (4, 3, 3, 3) and torch.allclose(y[:, 2], expected.expand(4, 3, 3))
+
+
+def test_a_conditional_discriminator_projects_its_features_on_the_condition():
+    torch.manual_seed(5)
+    d = StyleGAN2Discriminator(size=16, channels={16: 8, 8: 8, 4: 8}, c_dim=5)
+    x, c = torch.randn(4, 3, 16, 16), torch.randn(4, 5)
+    logit = d(x, c)
+    features = d.final_linear(d.final_conv(minibatch_stddev(d.convs(x), 4, 1)).flatten(1))  # (4, cmap_dim)
+    assert features.shape == (4, 8) and logit.shape == (4, 1)
+    assert torch.allclose(logit, (features * d.mapping(c)).sum(1, keepdim=True) / 8 ** 0.5, atol=1e-6)
+    assert not torch.allclose(d(x, torch.randn(4, 5)), logit)  # the same images, judged per condition
+    with pytest.raises(ValueError, match="a condition of 5 values"):
+        d(x)
+    with pytest.raises(ValueError, match="no condition"):
+        StyleGAN2Discriminator(size=16, channels={16: 8, 8: 8, 4: 8})(x, c)
+    with pytest.raises(ConfigError, match="mapping_layers"):
+        StyleGAN2Discriminator(size=16, channels={16: 8, 8: 8, 4: 8}, c_dim=5, mapping_layers=1)

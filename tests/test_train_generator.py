@@ -127,7 +127,7 @@ def test_r1_penalty_is_the_squared_input_gradient_of_d():
     from synthgen.builtin.train_generator import r1_penalty
 
     weight = torch.randn(3, 4, 4)
-    D = lambda x: (x * weight).sum(dim=(1, 2, 3))  # linear: its input gradient is `weight` everywhere
+    D = lambda x, c=None: (x * weight).sum(dim=(1, 2, 3))  # linear: its input gradient is `weight` everywhere
     real = torch.randn(5, 3, 4, 4)
     assert r1_penalty(D, real).item() == pytest.approx(weight.square().sum().item(), rel=1e-5)
 
@@ -137,3 +137,23 @@ def test_adversarial_phase_with_r1_trains_d_and_resumes(tmp_path):
     train_generator(tmp_path, steps=4, progress=False)  # the checkpoint carries D and its optimizer
     records = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
     assert [("d_loss" in r) for r in records] == [False, True, True, True]
+
+
+def test_a_latent_conditioned_discriminator_trains_resumes_and_keeps_its_condition(tmp_path):
+    train_generator(tmp_path, steps=3, adv_start=1, d_condition="z", r1_gamma=0.1, progress=False, **SMALL)
+    trainer = GeneratorTrainer(GeneratorTrainConfig(**json.loads((tmp_path / "config.json").read_text())), tmp_path)
+    assert trainer.D.cfg.c_dim == 64  # the checkpoint's D is the conditional one
+    image = torch.randn(4, 3, 32, 32)
+    z1, z2 = torch.randn(4, 64), torch.randn(4, 64)
+    with torch.no_grad():
+        assert not torch.allclose(trainer.D(image, z1), trainer.D(image, z2))  # the same photo, judged per latent
+    result = CliRunner().invoke(main, ["toyfaces", "train-generator", "--run-dir", str(tmp_path), "--steps", "4",
+                                       "--d-condition", "none"])
+    assert result.exit_code == 1 and "another --d-condition" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_discriminator_condition_is_refused_before_the_run_folder_exists(tmp_path):
+    with pytest.raises(ValueError, match="--d-condition 'mask'"):
+        train_generator(tmp_path / "run", steps=1, d_condition="mask", progress=False, **SMALL)
+    assert not (tmp_path / "run").exists()

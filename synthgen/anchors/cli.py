@@ -57,7 +57,7 @@ def _user_errors():
 @click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
-              help="Start from this anchor's weights (same domain and generator); default: fresh weights.")
+              help="Start from this anchor's weights (same domain; its generator or one of the same shapes, e.g. before fine-tuning); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=_fit_default("real_rgb"), help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=_fit_default("size"), help="Working side of encoder input and regressor output (default: generator resolution).")

@@ -292,16 +292,21 @@ class _Fit:
         self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.critic else None
 
     def _init_from(self, path: str) -> None:
-        """Start from an earlier anchor of this domain and generator (a resumed run overrides it).
+        """Start from an earlier anchor of this domain (a resumed run overrides it).
 
-        The encoder must have the same shape; the regressor is taken when its config
-        matches and trained afresh otherwise (e.g. a new tap or widths).
+        The anchor may belong to another generator of the same shapes (the generator before
+        it was fine-tuned): its weights are only a warm start, and the new file belongs to
+        this generator. The encoder must have the same shape; the regressor is taken when
+        its config matches and trained afresh otherwise (e.g. a new tap or widths).
         """
         from synthgen.anchors.anchor import AnchorFileError, AnchorMismatchError, load_anchor
 
         try:
-            old = load_anchor(path, generator=self.generator, fingerprint=self.fingerprint)
-        except (AnchorFileError, AnchorMismatchError) as exc:
+            try:
+                old = load_anchor(path, generator=self.generator, fingerprint=self.fingerprint)
+            except AnchorMismatchError:
+                old = load_anchor(path)  # another generator: usable when its shapes fit (checked below)
+        except AnchorFileError as exc:
             raise FitError(f"--init-from: {exc}") from None
         if old.spec.to_dict() != self.spec.to_dict():
             raise FitError(f"--init-from {path} anchors domain {old.spec.name!r}, not this {self.spec.name!r} spec; "
@@ -309,10 +314,17 @@ class _Fit:
         if old.encoder.cfg.to_dict() != self.anchor.encoder.cfg.to_dict() or old.size != self.anchor.size:
             raise FitError(f"--init-from {path}: its encoder ({old.encoder.cfg.trunk}, {old.encoder.cfg.latent_kind}, "
                            f"side {old.size}) differs from this fit's; use the same --encoder, --latent-space and --size")
-        self.anchor.encoder.load_state_dict(old.encoder.state_dict())
-        if (self.anchor.regressor is not None and old.tap == self.anchor.tap
-                and old.regressor.cfg.to_dict() == self.anchor.regressor.cfg.to_dict()):
-            self.anchor.regressor.load_state_dict(old.regressor.state_dict())
+        take_regressor = (self.anchor.regressor is not None and old.tap == self.anchor.tap
+                          and old.regressor.cfg.to_dict() == self.anchor.regressor.cfg.to_dict())
+        own_w_avg = self.anchor.encoder.w_avg.clone()
+        try:
+            self.anchor.encoder.load_state_dict(old.encoder.state_dict())
+            self.anchor.encoder.w_avg.copy_(own_w_avg)  # codes are offsets from *this* generator's mean w
+            if take_regressor:
+                self.anchor.regressor.load_state_dict(old.regressor.state_dict())
+        except RuntimeError:
+            raise FitError(f"--init-from {path}: it was fit for generator {old.generator_fingerprint[:12]}, whose latent "
+                           "or feature shapes differ from this generator's; fit from scratch instead") from None
 
     def _resume(self) -> int:
         if not self.folder.has_checkpoint():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.builtin.train_config import GeneratorTrainConfig
+from synthgen.builtin.train_config import D_CONDITIONS, GeneratorTrainConfig
 from synthgen.cli_options import InputPath, device_option
 from synthgen.defaults import default_of
 from synthgen.errors import UserError
@@ -33,6 +33,9 @@ def _help(text: str, name: str, meaning: str | None = None) -> str:
               help=_help("Cosine-decay the learning rate to this value at the last step.", "lr_final", "constant lr"))
 @click.option("--lambda-edge", type=click.FloatRange(min=0), default=None, help=_help("Weight of the edge L1 term.", "lambda_edge"))
 @click.option("--lambda-adv", type=click.FloatRange(min=0), default=None, help=_help("Weight of the GAN loss.", "lambda_adv"))
+@click.option("--d-condition", type=click.Choice(D_CONDITIONS), default=None,
+              help=_help("What the discriminator sees besides the image: none, or z (projected onto its features, "
+                         "so a photo must fit its own latent).", "d_condition"))
 @click.option("--r1-gamma", type=click.FloatRange(min=0), default=None,
               help=_help("R1 penalty weight on the discriminator in the adversarial phase; 0 = off.", "r1_gamma"))
 @click.option("--seed", type=int, default=None, help=_help("Weight init and training-latent order.", "seed"))

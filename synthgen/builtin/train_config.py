@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+D_CONDITIONS = ("none", "z")
+
 
 @dataclass
 class GeneratorTrainConfig:
@@ -15,6 +17,7 @@ class GeneratorTrainConfig:
     lr_final: float | None = None  # cosine decay from lr to this at the last step; None = constant lr
     lambda_edge: float = 1.0  # weight of the edge (image gradient) L1 term
     lambda_adv: float = 0.05  # weight of the non-saturating GAN loss in the adversarial phase
+    d_condition: str = "none"  # what the discriminator sees besides the image: none | z (projection on the latent)
     r1_gamma: float = 0.05  # R1 penalty on D's gradient at real images (Mescheder et al. 2018); 0 = off
     ema_decay: float = 0.999  # exponential moving average of the weights that get exported
     seed: int = 0  # weight init and the order of training latents

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from synthgen.builtin.train_config import GeneratorTrainConfig
+from synthgen.builtin.train_config import D_CONDITIONS, GeneratorTrainConfig
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
 from synthgen.generators.presets import build_stylegan2
@@ -72,10 +72,10 @@ def edge_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 R1_EVERY = 16  # lazy regularization (StyleGAN2): the penalty every 16 D steps, scaled up to match
 
 
-def r1_penalty(D: torch.nn.Module, real: torch.Tensor) -> torch.Tensor:
+def r1_penalty(D: torch.nn.Module, real: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared norm of D's gradient at real images: keeps D from sharpening without bound."""
     real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    (grad,) = torch.autograd.grad(D(real, condition).sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
 
 
@@ -126,6 +126,8 @@ class GeneratorTrainer:
             raise TrainGeneratorError(str(exc.args[0])) from None
         if self.G.cfg.z_dim != Z_DIM:
             raise TrainGeneratorError(f"preset {cfg.preset!r} has z_dim {self.G.cfg.z_dim}; imitating ToyFaces needs z_dim {Z_DIM} (its latent size)")
+        if cfg.d_condition not in D_CONDITIONS:
+            raise TrainGeneratorError(f"--d-condition {cfg.d_condition!r}: choose one of {', '.join(D_CONDITIONS)}")
         if cfg.init_from is not None:
             self._load_initial_weights(cfg.init_from)
         self.folder.path.mkdir(parents=True, exist_ok=True)  # only once the options are known to work
@@ -146,7 +148,8 @@ class GeneratorTrainer:
             from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 
             torch.manual_seed(self.cfg.seed + 1)
-            self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=self._d_channels()))
+            c_dim = Z_DIM if self.cfg.d_condition == "z" else 0
+            self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=self._d_channels(), c_dim=c_dim))
             self.D.to(self.device)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr, betas=(0.0, 0.99))
 
@@ -175,7 +178,11 @@ class GeneratorTrainer:
         self.folder.truncate_stats(self.step)  # steps logged after the checkpoint are redone
         if "D" in state:
             self._ensure_discriminator()
-            self.D.load_state_dict(state["D"])
+            try:
+                self.D.load_state_dict(state["D"])
+            except RuntimeError:
+                raise TrainGeneratorError(f"{self.folder.path}: its discriminator was trained with another --d-condition; "
+                                          "resume with the run's own value or start a new --run-dir") from None
             self.opt_d.load_state_dict(state["opt_d"])
 
     def save_checkpoint(self) -> None:
@@ -200,7 +207,7 @@ class GeneratorTrainer:
         loss = loss_l1 + cfg.lambda_edge * loss_edge
         if adversarial:
             self.D.requires_grad_(False)
-            loss_adv = F.softplus(-self.D(fake)).mean()  # non-saturating G loss
+            loss_adv = F.softplus(-self.D(fake, self._condition(z))).mean()  # non-saturating G loss
             loss = loss + cfg.lambda_adv * loss_adv
             stats["g_adv"] = loss_adv.item()
         for group in self.opt.param_groups:
@@ -219,13 +226,19 @@ class GeneratorTrainer:
         z, real = rendered_targets(self.split, indices, self.G.cfg.size)
         return z.to(self.device), real.to(self.device)
 
+    def _condition(self, z: torch.Tensor) -> torch.Tensor | None:
+        """What D sees besides the image: with `z`, a photo must fit its own latent (a part
+        drawn where the renderer puts none loses), not only look sharp."""
+        return z if self.cfg.d_condition == "z" else None
+
     def _discriminator_step(self, z: torch.Tensor, real: torch.Tensor) -> float:
         self.D.requires_grad_(True)
         with torch.no_grad():
             fake = self.G(z, noise_mode="const")
-        loss = F.softplus(self.D(fake)).mean() + F.softplus(-self.D(real)).mean()
+        c = self._condition(z)
+        loss = F.softplus(self.D(fake, c)).mean() + F.softplus(-self.D(real, c)).mean()
         if self.cfg.r1_gamma > 0 and self.step % R1_EVERY == 0:
-            loss = loss + self.cfg.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real)
+            loss = loss + self.cfg.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real, c)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()

@@ -26,12 +26,16 @@ class DiscriminatorConfig:
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # low-pass before every stride-2 conv
     stddev_group: int = 4  # minibatch-stddev group size (Karras et al. 2018, sec. 3)
     stddev_feat: int = 1  # channels of the stddev feature
+    c_dim: int = 0  # conditioning vector length (0 = unconditional); projection as in NVIDIA's epilogue
+    mapping_layers: int = 2  # layers of the MLP that maps the condition to the projection vector
 
     def __post_init__(self) -> None:
         if self.size < 8 or 2 ** round(math.log2(self.size)) != self.size:
             raise ConfigError(f"discriminator size must be a power of two >= 8, got {self.size}")
         if self.channels is not None:
             self.channels = {int(r): int(c) for r, c in self.channels.items()}
+        if self.c_dim < 0 or (self.c_dim and self.mapping_layers < 2):
+            raise ConfigError(f"a conditional discriminator needs c_dim > 0 and mapping_layers >= 2, got {self.c_dim} and {self.mapping_layers}")
 
     def channels_at(self, r: int) -> int:
         if self.channels is not None:
@@ -86,7 +90,12 @@ def minibatch_stddev(x: torch.Tensor, group: int, n_feat: int) -> torch.Tensor:
 
 
 class StyleGAN2Discriminator(nn.Module):
-    """image (B, in_channels, size, size) -> realness logit (B, 1)."""
+    """image (B, in_channels, size, size) [, condition (B, c_dim)] -> realness logit (B, 1).
+
+    With c_dim > 0 the logit is the projection of the image's last features onto an
+    embedding of the condition (Miyato & Koyama 2018; StyleGAN2-ADA's `cmap`), so an image
+    that is realistic but wrong for its condition (a part where the latent puts none) loses.
+    """
 
     def __init__(self, cfg: DiscriminatorConfig | None = None, **kwargs):
         super().__init__()
@@ -102,10 +111,21 @@ class StyleGAN2Discriminator(nn.Module):
         self.convs = nn.Sequential(*blocks)
         c4 = cfg.channels_at(4)
         self.final_conv = ConvLayer(in_ch + cfg.stddev_feat, c4, 3)
-        self.final_linear = nn.Sequential(EqualLinear(c4 * 16, c4, activate=True), EqualLinear(c4, 1))
+        self.cmap_dim = c4 if cfg.c_dim else 0
+        self.final_linear = nn.Sequential(EqualLinear(c4 * 16, c4, activate=True), EqualLinear(c4, self.cmap_dim or 1))
+        if cfg.c_dim:
+            layers = [EqualLinear(cfg.c_dim, c4, activate=True)]
+            layers += [EqualLinear(c4, c4, activate=True) for _ in range(cfg.mapping_layers - 2)]
+            self.mapping = nn.Sequential(*layers, EqualLinear(c4, c4))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if (c is None) != (self.cfg.c_dim == 0):
+            raise ValueError(f"this discriminator takes {'a condition of ' + str(self.cfg.c_dim) + ' values' if self.cfg.c_dim else 'no condition'}")
         out = self.convs(x)  # (B, C, 4, 4)
         out = minibatch_stddev(out, self.cfg.stddev_group, self.cfg.stddev_feat)
         out = self.final_conv(out)
-        return self.final_linear(out.flatten(1))
+        out = self.final_linear(out.flatten(1))
+        if c is None:
+            return out
+        cmap = self.mapping(c)  # (B, cmap_dim)
+        return (out * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
