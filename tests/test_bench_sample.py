@@ -1,22 +1,19 @@
 """scripts/bench_sample.py: one tiny run of every section, numbers in --json-out."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_sample.py"
+from script_module import load_script
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_sample", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_sample")
 
 
 def test_world_folder_flops_roofline_and_part_timings(bench, world, tmp_path):

@@ -1,23 +1,20 @@
 """scripts/eval_generator_fidelity.py on the shipped world: what EVAL.md's generator rows read."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from script_module import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "eval_generator_fidelity.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_generator_fidelity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval_generator_fidelity")
 
 
 def test_judge_scores_renders_far_above_blurred_renders_and_reports_the_frechet_distance(script, tmp_path):
