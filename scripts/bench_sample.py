@@ -6,6 +6,7 @@ On one generator and one set of anchors, in one run:
   (a) compute only: latents -> G once -> every regressor -> uint8 arrays, no encoding or IO;
   (b) `sample_dataset` end to end: the same plus the encode pool, tar, manifests, stats;
   (c) a naive baseline: batch 1, the generator run again for every domain, loose PNG files;
+  (e) encoding alone: ms per sample of one encode worker turning a sample into its fields;
   (f) FLOPs per sample (torch.utils.flop_counter on one compute block) of the mapping, of
       the generator pass and of each head; roofline samples/s = peak / total FLOPs per
       sample, and (a), (b), (c) as fractions of it;
@@ -129,6 +130,18 @@ def bench_naive(prep, n: int, out: Path, seed: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+def bench_encode(cfg, prep, n: int, repeats: int) -> float:
+    """(e) ms per sample of encoding every field of a sample on one thread: what each
+    encode worker spends, beside the device loop, on every sample it writes."""
+    from synthgen.sample.encode import EncodeOptions, encode_sample
+    from synthgen.sample.sampler import compute_batch
+
+    samples = compute_batch(prep.generator, prep.heads, list(range(n)), cfg, shard=0)
+    specs, opts = [h.spec for h in prep.heads], EncodeOptions(cfg.image_format, cfg.quality, cfg.png_level)
+    best, _ = best_seconds(lambda: [encode_sample(s, specs, opts) for s in samples], repeats)
+    return 1e3 * best / n
+
+
 def run_measured(argv: list[str], capture: bool = False) -> tuple[str, float, int]:
     """Run a Python subprocess that imports the synthgen this process runs: (its stdout if
     `capture`, its peak RSS in MB from wait4, its exit status)."""
@@ -167,6 +180,7 @@ def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: P
     results["a_compute_samples_per_s"] = max(a_runs)
     results["b_end_to_end_samples_per_s"] = max(b_runs)
     results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed)
+    results["e_encode_ms_per_sample"] = bench_encode(cfg, prep, min(64, n_samples), repeats)
     results["b_over_a"] = results["b_end_to_end_samples_per_s"] / results["a_compute_samples_per_s"]
     results["b_over_c"] = results["b_end_to_end_samples_per_s"] / results["c_naive_samples_per_s"]
     click.echo(json.dumps(results, indent=1))

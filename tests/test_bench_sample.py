@@ -34,6 +34,7 @@ def test_world_folder_flops_roofline_and_part_timings(bench, world, tmp_path):
         flops["mapping_per_sample"] + flops["generator_per_sample"] + sum(flops["heads_per_sample"].values()))
     for key in ("a_compute", "b_end_to_end", "c_naive"):
         assert flops[f"{key}_over_roofline"] > 0
+    assert numbers["e_encode_ms_per_sample"] > 0
     timings = numbers["timings"]
     assert set(timings["generator"]) == {"1", "8"} and timings["g_batch8_over_batch1"] > 0
     assert set(timings["heads"]["landmark"]) == {"8"}

@@ -7,8 +7,8 @@ Fields of one sample (key = zero-padded index):
   keypoints domain -> `{name}.png` (the drawn map, lossless) + `{name}.npy` ((N, 2) float32 x, y)
   `json`           -> the sample's provenance (index, seed, truncation, style mixing, ...)
 
-PIL's encoders and zlib release the GIL, so threads encode in parallel while the main
-thread keeps the accelerator busy.
+zlib (PNG: synthgen/sample/png.py) and PIL's WebP / JPEG encoders release the GIL, so
+threads encode in parallel while the main thread keeps the accelerator busy.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from synthgen.dataset.layout import META_FIELD, domain_fields, picture_field, points_field, sample_key
+from synthgen.sample.png import png_bytes
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,11 @@ def sample_fields(specs: Sequence[Any], image_format: str) -> list[str]:
     return sorted(names + [META_FIELD])
 
 
-def encode_png(image: Image.Image, level: int) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=level)
-    return buf.getvalue()
-
-
 def encode_image(array: np.ndarray, opts: EncodeOptions) -> bytes:
     """(H, W, C) uint8 with C in {1, 3}."""
-    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if opts.image_format == "png":
-        return encode_png(image, opts.png_level)
+        return png_bytes(array, opts.png_level)
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     buf = io.BytesIO()
     if opts.image_format == "webp":
         image.save(buf, format="WEBP", quality=opts.quality, method=4)
@@ -75,9 +70,7 @@ def encode_image(array: np.ndarray, opts: EncodeOptions) -> bytes:
 
 def encode_mask(mask: np.ndarray, palette: Sequence[Sequence[int]], level: int) -> bytes:
     """(H, W) uint8 class ids -> palette PNG whose pixel values are the ids themselves."""
-    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), np.ascontiguousarray(mask).tobytes())
-    image.putpalette([c for rgb in palette for c in rgb])
-    return encode_png(image, level)
+    return png_bytes(mask, level, palette=palette)
 
 
 def encode_npy(array: np.ndarray) -> bytes:
@@ -104,7 +97,7 @@ def encode_sample(sample: SampleArrays, specs: Sequence[Any], opts: EncodeOption
         else:
             # codecs.decode drew the map from these very (rounded) points: .npy and .png agree.
             fields[points_field(names)] = encode_npy(arrays["points"])
-            fields[picture_field(names)] = encode_png(Image.fromarray(arrays["map"]), opts.png_level)
+            fields[picture_field(names)] = png_bytes(arrays["map"], opts.png_level, filtered=False)
     key = sample_key(sample.index)
     fields[META_FIELD] = encode_json({"key": key, "index": sample.index, **sample.meta})
     row = manifest_row(sample, fields, specs, opts.image_format)
