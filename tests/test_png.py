@@ -11,7 +11,7 @@ from synthgen.sample.png import png_bytes
 def _smooth(h, w, c, seed=0):
     rng = np.random.default_rng(seed)
     ramp = np.add.outer(np.arange(h), np.arange(w))[..., None] * rng.integers(1, 5, size=c)
-    return (ramp + rng.integers(0, 3, size=(h, w, c))).astype(np.uint8)  # wraps past 255: the Sub filter's modulo
+    return (ramp + rng.integers(0, 3, size=(h, w, c))).astype(np.uint8)  # wraps past 255: the filter's modulo arithmetic
 
 
 @pytest.mark.parametrize("shape", [(64, 64, 3), (17, 40, 3), (1, 1, 3)])
