@@ -30,12 +30,14 @@ PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
 # sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
 # runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
-# with --feature-noise REFINE_NOISE[k]. Only the last run calibrates class frequencies, so each
-# run continues the regressor as trained.
+# with --feature-noise REFINE_NOISE[k] and --align-radius REFINE_ALIGN[k] (part alignment,
+# docs/anchors.md). Only the last run calibrates class frequencies, so each run continues the
+# regressor as trained.
 REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
 REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
-REFINE_STEPS=${REFINE_STEPS:-600 600 600 600}
-REFINE_NOISE=${REFINE_NOISE:-0 0 2 2}
+REFINE_STEPS=${REFINE_STEPS:-600 600 600 600 1200}
+REFINE_NOISE=${REFINE_NOISE:-0 0 2 2 2}
+REFINE_ALIGN=${REFINE_ALIGN:-0 0 0 0 2}
 N_ANCHOR=${N_ANCHOR:-5000}
 # retarget: each shipped anchor warm-starts a fit on NEW_GENERATOR (same shapes) with its own
 # anchoring (a refined domain: its refine terms and last feature noise), calibrated as fit does.
@@ -98,13 +100,14 @@ for stage in $stages; do
   refine)  # continue each refined domain's first fit with the sampled-latent terms
     for d in $REFINE_DOMAINS; do
       (
-        from=$(first_fit_of $d); k=0; noises=($REFINE_NOISE); set -- $REFINE_STEPS
+        from=$(first_fit_of $d); k=0; noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); set -- $REFINE_STEPS
         for steps in "$@"; do
           k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; calibration="--calibration-latents 0"
           [ "$k" = "$#" ] && out=domains/$d.safetensors && calibration=""
           $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
-            $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" $calibration --init-from "$from" \
+            $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
+            $calibration --init-from "$from" \
             --no-progress >> "$RUNS/refine-$d.log" 2>&1
           from=$out
         done
@@ -119,7 +122,8 @@ for stage in $stages; do
     for d in $RETARGET_DOMAINS; do
       extra=""
       case " $RETARGET_CYCLE_DOMAINS " in *" $d "*) extra="--lambda-cycle 1";; esac
-      case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); extra="$REFINE_ANCHORING --feature-noise ${noises[-1]}";; esac
+      case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN)
+        extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]}";; esac
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
         --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" --batch-size "$FIT_BATCH" \
         --lr "$FIT_LR" $(anchoring_of $d) $extra --init-from domains/$d.safetensors --store-dtype float16 \

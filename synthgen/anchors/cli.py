@@ -56,6 +56,12 @@ def _user_errors():
               help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
+@click.option("--align-radius", type=click.IntRange(min=0), default=_fit_default("align_radius"), show_default=True,
+              help="Masks: before the loss, move each small part of a file's mask (under 2% of the files' pixels) by up "
+                   "to this many pixels onto where the regressor reads it, so a part G draws a little off its file's "
+                   "place is still learnt as that part (0 = off).")
+@click.option("--align-start", type=click.IntRange(min=0), default=_fit_default("align_start"), show_default=True,
+              help="Masks: the step from which --align-radius applies (a fresh regressor must first learn the parts).")
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain; its generator or one of the same shapes, e.g. before fine-tuning); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from synthgen import __version__
 from synthgen.allocator import keep_freed_memory
+from synthgen.anchors.alignment import align_target, movable_classes
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
@@ -65,6 +66,8 @@ class FitConfig:
     feature_noise: float = 0.0  # Gaussian noise, in units of each feature channel's std, on what R reads at E's latents
     critic_r1: float = 0.001  # R1 weight of the realism critic (1 keeps a critic of one-hot masks at chance)
     class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
+    align_radius: int = free_on_resume(0)  # masks: move each small part of the target up to this many px onto R's output (alignment.py; 0 = off)
+    align_start: int = free_on_resume(0)  # the step from which part alignment is on (R must first know the parts' look)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
@@ -125,6 +128,8 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
         raise FitError("--encoder-weights holds torchvision ResNet weights; use --encoder resnet18/34/50 with it")
     if cfg.class_balance and spec.kind != "mask":
         raise FitError(f"--class-balance weights mask classes; domain {spec.name!r} is a {spec.kind} domain")
+    if cfg.align_radius and spec.kind != "mask":
+        raise FitError(f"--align-radius moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
     if device == "cpu" and cfg.mixed_precision == "fp16":
         raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
     if cfg.latent_space == "z" and generator.latent_kind != "w+":
@@ -409,8 +414,11 @@ class _Fit:
                     sampled, sampled_latents = self._sampled_pair(step) if sampled_terms else (None, None)
                     noise_seed = (cfg.seed * 1_000_003 + step) * self.acc.num_processes + self.acc.process_index
                     codes, rgb, raw, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
-                    losses = {"rec": reconstruction_loss(self.spec, raw, to_target(self.spec, batch, self.size),
-                                                         self.class_weights),
+                    target = to_target(self.spec, batch, self.size)
+                    if self.spec.kind == "mask" and cfg.align_radius > 0 and step >= cfg.align_start:
+                        target = align_target(target, raw.detach().float().log_softmax(1),
+                                              movable_classes(self._class_counts()), cfg.align_radius)
+                    losses = {"rec": reconstruction_loss(self.spec, raw, target, self.class_weights),
                               "latent": latent_loss(codes, center)}
                     if cycle_latents is not None:
                         losses["cycle"] = latent_cycle_loss(cycle_latents, sampled_latents, cycle_scale)
