@@ -1,9 +1,10 @@
 """Part alignment: a mask file's small parts moved onto where the regressor reads them.
 
 A seg anchor learns from pairs (G's features at E(m), m), and G rarely draws a part exactly
-where the file has it: at the shipped encoder's latents the reference segmenter's parsing
-of G's photo meets the files' eyes, brows and nose at IoU 0.3-0.36, and at 0.54-0.68 once
-each part may move by up to 2 px (docs/anchors.md, "Part alignment"). Under plain
+where the file has it: at the previous seg anchor's encoder latents the reference
+segmenter's parsing of G's photo meets the files' eyes, brows and nose at IoU 0.28-0.36, and
+at 0.54-0.68 once each part may move freely by up to 2 px to where it sees them
+(docs/anchors.md, "Part alignment", which also gives the centred figures). Under plain
 cross-entropy the 1x1 regressor then learns that an eye's features mean "eye" only a third
 of the time, and it blurs or drops the part. Moving each small class of the target by the
 shift (within `radius`) that the regressor's own output best supports, before the loss,

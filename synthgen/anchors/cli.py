@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from synthgen.anchors.alignment import MOVABLE_MAX_SHARE
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
 from synthgen.anchors.fit import FitConfig
 from synthgen.defaults import default_of
@@ -57,8 +58,8 @@ def _user_errors():
 @click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,
               help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
 @click.option("--align-radius", type=click.IntRange(min=0), default=_fit_default("align_radius"), show_default=True,
-              help="Masks: before the loss, move each small part of a file's mask (under 2% of the files' pixels) by up "
-                   "to this many pixels onto where the regressor reads it, so a part G draws a little off its file's "
+              help=f"Masks: before the loss, move each small part of a file's mask (under {MOVABLE_MAX_SHARE:.0%} of the "
+                   "files' pixels) by up to this many pixels onto where the regressor reads it, so a part G draws a little off its file's "
                    "place is still learnt as that part (0 = off).")
 @click.option("--align-start", type=click.IntRange(min=0), default=_fit_default("align_start"), show_default=True,
               help="Masks: the step from which --align-radius applies (a fresh regressor must first learn the parts).")
