@@ -17,6 +17,16 @@ true latent, could learn exactly that. Scored against the judge it is what the d
 files can teach a regressor of this generator at best, so the gap between it and the judge
 probe is the generator's fidelity (G(z) drawing parts elsewhere than render(z)), not the
 anchoring. Renderer masks are used here as an evaluation tool only.
+
+`--targets files` trains a fresh regressor the way an anchor learns, from the seg files
+(renders of the `anchor_seg` split, the domain's own files) at the latents the `--like`
+anchor's frozen encoder gives them, with fit's `--class-balance`, `--feature-noise` and
+class-frequency calibration (`--calibrate N` sampled latents). Only the regressor trains,
+so runs that differ in `--tap` or noise say what the regressor reads from the same
+(misaligned) pairs, without the encoder moving:
+
+    python scripts/probe_judge_ceiling.py --targets files --class-balance 0.5 --calibrate 256 --steps 1500
+    python scripts/probe_judge_ceiling.py --targets files --class-balance 0.5 --calibrate 256 --tap default --steps 1500
 """
 from __future__ import annotations
 
@@ -28,8 +38,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from synthgen.anchors.anchor import load_anchor
-from synthgen.anchors.codecs import decode
+from synthgen.anchors.anchor import Anchor, load_anchor
+from synthgen.anchors.calibration import calibrate_class_frequencies
+from synthgen.anchors.codecs import decode, to_input
+from synthgen.anchors.fit import CALIBRATION_SEED_OFFSET, with_feature_noise
+from synthgen.anchors.losses import class_balance_weights
 from synthgen.anchors.spec import DomainSpec
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.evaluation.segmenter import load_segmenter, predict
@@ -53,8 +66,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam, cosine-decayed to 1%% over the run")
     ap.add_argument("--eval-split", default="validation")
     ap.add_argument("--n-eval", type=int, default=500)
-    ap.add_argument("--targets", choices=("judge", "render"), default="judge",
-                    help="train on the judge's masks of G's photos, or on render_seg(z) of the same latents")
+    ap.add_argument("--targets", choices=("judge", "render", "files"), default="judge",
+                    help="train on the judge's masks of G's photos, on render_seg(z) of the same latents, "
+                         "or on the seg files at the --like anchor's encoder latents")
+    ap.add_argument("--tap", default=None, help="generator tap the probe reads (default: the --like anchor's)")
+    ap.add_argument("--class-balance", type=float, default=0.0, help="as fit's: cross-entropy weighted by freq^-P of the targets' classes")
+    ap.add_argument("--feature-noise", type=float, default=0.0, help="as fit's: noise in channel stds on the features read in training")
+    ap.add_argument("--calibrate", type=int, default=0, help="fit's class-frequency calibration on this many sampled latents (0: none)")
+    ap.add_argument("--n-files", type=int, default=5000, help="--targets files: the first N files of the anchor_seg split, cycled")
     ap.add_argument("--eval-every", type=int, default=500, help="also score at these steps, to see convergence")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -63,15 +82,28 @@ def main() -> None:
     like = load_anchor(args.like, generator=G)
     cfg = RegressorConfig.from_dict(like.regressor.cfg.to_dict())
     cfg.batch_norm = cfg.batch_norm or args.batch_norm
+    tap = args.tap or like.tap
+    cfg.in_channels = G.tap_channels(tap)
     probe = Regressor(cfg)
+    # The probe as an anchor of the --like encoder: it reads `tap` and fit's calibration applies to it.
+    as_anchor = Anchor(like.spec, like.encoder, probe, like.generator_fingerprint, like.size, tap=tap).eval()
+    probe.train()
     opt = torch.optim.Adam(probe.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
-    taps = (like.tap,)
+    taps = (tap,)
+    k = len(like.spec.class_names)
+    counts = torch.zeros(k, dtype=torch.long)  # pixels per class of the targets seen, for balance and calibration
+    if args.class_balance > 0 or args.calibrate > 0:  # counted up front on the first batches' targets
+        for step in range(min(args.steps, 50)):
+            counts += torch.bincount(torch.from_numpy(batch_targets(args, step, like.size, True)[1]).long().reshape(-1), minlength=k)
+    weight = class_balance_weights(counts, args.class_balance) if args.class_balance > 0 else None
 
-    def read(z):
+    def read(latents, noise_seed=None):
         with torch.no_grad():
-            syn = G.synthesize(G.map(torch.from_numpy(z)), taps=taps)
-            return (syn.taps[like.tap] if like.tap in syn.taps else syn.features), decode(PHOTO, syn.rgb)["image"]
+            syn = G.synthesize(latents, taps=taps)
+            if noise_seed is not None and args.feature_noise > 0:
+                syn = with_feature_noise(syn, args.feature_noise, noise_seed)
+            return as_anchor.tap_features(syn), decode(PHOTO, syn.rgb)["image"]
 
     def score() -> dict:
         probe.eval()
@@ -79,7 +111,7 @@ def main() -> None:
         vs_render = ConfusionMatrix(len(like.spec.class_names), like.spec.class_names)
         for lo in range(0, args.n_eval, 50):
             z = split_z(args.eval_split, list(range(lo, min(lo + 50, args.n_eval))))
-            feats, photos = read(z)
+            feats, photos = read(G.map(torch.from_numpy(z)))
             with torch.no_grad():
                 labels = probe(feats).argmax(1).numpy()
             confusion.update(labels, predict(judge, photos))
@@ -92,15 +124,18 @@ def main() -> None:
     def render_seg(z):
         return render_batch(z, G.resolution, domains=("seg",))["seg"]
 
-    def targets(z, photos):
-        return render_seg(z) if args.targets == "render" else predict(judge, photos)
-
     t0, history = time.time(), []
     for step in range(args.steps):
-        z = split_z("segmenter", list(range(args.batch_size * step, args.batch_size * (step + 1))))
-        feats, photos = read(z)
-        target = torch.from_numpy(targets(z, photos)).long()
-        loss = F.cross_entropy(probe(feats), target)
+        z, target = batch_targets(args, step, like.size, args.targets != "judge")
+        if args.targets == "files":  # the files at the frozen encoder's latents
+            with torch.no_grad():
+                latents = like.encode(to_input(like.spec, torch.from_numpy(target).long(), like.size), G)
+        else:
+            latents = G.map(torch.from_numpy(z))
+        feats, photos = read(latents, noise_seed=step)
+        if args.targets == "judge":
+            target = predict(judge, photos)
+        loss = F.cross_entropy(probe(feats), torch.from_numpy(target).long(), weight=weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -110,13 +145,29 @@ def main() -> None:
             history.append({"step": step + 1, "miou": round(report["miou"], 4),
                             "miou_vs_render": round(report["miou_vs_render"], 4)})
             print(json.dumps(history[-1]), flush=True)
+    if args.calibrate > 0:
+        probe.eval()
+        calibrate_class_frequencies(as_anchor, G, counts, args.calibrate, seed=CALIBRATION_SEED_OFFSET)  # fit's, at --seed 0
     report = score()
-    print(json.dumps({"targets": args.targets, "tap": like.tap, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,
+    print(json.dumps({"targets": args.targets, "tap": tap, "class_balance": args.class_balance,
+                      "feature_noise": args.feature_noise, "calibrate": args.calibrate, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,
                       "eval_split": args.eval_split, "n_eval": args.n_eval, "history": history,
                       "miou": round(report["miou"], 4), "pixel_accuracy": round(report["pixel_accuracy"], 4),
                       "miou_vs_render": round(report["miou_vs_render"], 4),
                       "iou": {k: None if v is None else round(v, 3) for k, v in report["iou"].items()},
                       "seconds": round(time.time() - t0)}))
+
+
+def batch_targets(args, step: int, size: int, masks: bool):
+    """(z, seg masks or None) of training step `step`: the `segmenter` split's latents and
+    their renders (judge and render targets; judge targets count classes on the renders), or
+    the seg files (renders of `anchor_seg`, cycled over n_files)."""
+    lo = args.batch_size * step
+    if args.targets == "files":
+        z = split_z("anchor_seg", [(lo + i) % args.n_files for i in range(args.batch_size)])
+    else:
+        z = split_z("segmenter", list(range(lo, lo + args.batch_size)))
+    return z, (render_batch(z, size, domains=("seg",))["seg"] if masks else None)
 
 
 if __name__ == "__main__":
