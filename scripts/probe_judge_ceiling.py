@@ -115,14 +115,11 @@ def main() -> None:
             with torch.no_grad():
                 labels = probe(feats).argmax(1).numpy()
             confusion.update(labels, predict(judge, photos))
-            vs_render.update(labels, render_seg(z))
+            vs_render.update(labels, render_seg(z, like.size))
         probe.train()
         report = confusion.report()
         report["miou_vs_render"] = vs_render.report()["miou"]
         return report
-
-    def render_seg(z):
-        return render_batch(z, G.resolution, domains=("seg",))["seg"]
 
     t0, history = time.time(), []
     for step in range(args.steps):
@@ -167,7 +164,12 @@ def batch_targets(args, step: int, size: int, masks: bool):
         z = split_z("anchor_seg", [(lo + i) % args.n_files for i in range(args.batch_size)])
     else:
         z = split_z("segmenter", list(range(lo, lo + args.batch_size)))
-    return z, (render_batch(z, size, domains=("seg",))["seg"] if masks else None)
+    return z, (render_seg(z, size) if masks else None)
+
+
+def render_seg(z, size: int):
+    """The renderer's seg masks of latents z at side `size` (the files, or render targets)."""
+    return render_batch(z, size, domains=("seg",))["seg"]
 
 
 if __name__ == "__main__":
