@@ -198,6 +198,44 @@ def test_regressor_resizes_and_stacks_a_multi_resolution_tap():
         reg([fine])
 
 
+def test_finest_head_reads_only_the_finest_map_and_the_output_is_the_mean_of_both_heads():
+    cfg = RegressorConfig(in_channels=12, out_channels=5, widths=(8,), out_size=16, batch_norm=False, finest_channels=8)
+    reg = Regressor(cfg).eval()
+    coarse, fine = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 16, 16)
+    main, finest = reg.head_outputs([coarse, fine])
+    up = nn.functional.interpolate(coarse, size=(16, 16), mode="bilinear", align_corners=False)
+    assert torch.allclose(main, reg.net(torch.cat([up, fine], 1)), atol=1e-5)
+    assert torch.allclose(finest, reg.finest(fine), atol=1e-5)
+    assert torch.allclose(reg([coarse, fine]), (main + finest) / 2, atol=1e-6)
+    assert torch.equal(reg.head_outputs([torch.randn_like(coarse), fine])[1], finest)  # blind to the coarse map
+    before, bias = reg([coarse, fine]), torch.randn(5)
+    reg.add_output_bias(bias)  # what the class-frequency calibration folds in moves the output by exactly that
+    assert torch.allclose(reg([coarse, fine]), before + bias.view(1, 5, 1, 1), atol=1e-5)
+    one = Regressor(RegressorConfig(in_channels=12, out_channels=5, widths=(8,), out_size=16, batch_norm=False))
+    missing = Regressor(cfg).load_state_dict(one.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("finest.") for k in missing)  # a one-head file fills the main head
+    with pytest.raises(ValueError, match="finest head reads 8 channels, the tap's last map has 4"):
+        reg([fine, coarse])
+
+
+def test_two_head_anchor_round_trip_and_older_files_have_one_head(tmp_path, gen):
+    from synthgen.anchors.anchor import anchor_taps, read_anchor_metadata
+
+    spec = load_domain_spec("seg")
+    enc = EncoderConfig(in_channels=19, num_ws=gen.num_ws, latent_dim=gen.latent_dim)
+    anchor = _trained_like(build_anchor(spec, gen, 32, enc, tap="pyramid", finest_head=True)).eval()
+    finest = gen.finest_tap_channels("pyramid")
+    assert anchor.regressor.cfg.finest_channels == finest == gen.synthesize(
+        gen.sample_latents([0], seed=0), taps=("pyramid",)).taps["pyramid"][-1].shape[1]
+    path = save_anchor(anchor, tmp_path / "seg.safetensors")
+    assert read_anchor_metadata(path)["regressor"]["finest_channels"] == finest
+    loaded = load_anchor(path, gen)
+    syn = gen.synthesize(gen.sample_latents([0, 1], seed=0), taps=anchor_taps([loaded]))
+    assert torch.equal(anchor.regress(syn), loaded.regress(syn))
+    old = {k: v for k, v in anchor.regressor.cfg.to_dict().items() if k != "finest_channels"}
+    assert RegressorConfig.from_dict(old).finest_channels == 0
+
+
 def test_pyramid_anchor_round_trip_and_its_tap_contract(tmp_path, gen):
     from safetensors.torch import load_file, save_file
 

@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_keypoint_spec, write_keypoints, write_masks
-from synthgen.anchors.anchor import load_anchor
+from synthgen.anchors.anchor import build_anchor, load_anchor
 from synthgen.anchors.fit import FitError, fit
 from synthgen.cli import main
 from synthgen.generators import save_generator
@@ -193,6 +193,33 @@ def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, progress=False)
     assert [r["step"] for r in _stats(tmp_path / "r")] == [1, 2, 3]
+
+
+def test_fit_with_a_finest_head_trains_both_heads_and_takes_a_one_head_anchors_head(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=4, feature_tap="pyramid", preview_every=0, progress=False)
+    one = fit("seg", data, gen, tmp_path / "one.safetensors", run_dir=tmp_path / "r1", steps=3, lr=5e-4, **opts)
+    # lr 0: the main head is the one-head anchor's, the finest head is new
+    again = load_anchor(fit("seg", data, gen, tmp_path / "two0.safetensors", run_dir=tmp_path / "r0", steps=1, lr=0.0,
+                            init_from=str(one), finest_head=True, calibration_latents=0, **opts))
+    a, b = load_anchor(one).state_dict(), again.state_dict()
+    main = [k for k in a if k.startswith("regressor.") and "running" not in k and "num_batches" not in k]
+    assert main and all(torch.equal(a[k], b[k]) for k in main)
+    assert again.regressor.cfg.finest_channels == gen.finest_tap_channels("pyramid")
+    out = fit("seg", data, gen, tmp_path / "two.safetensors", run_dir=tmp_path / "r2", steps=30, lr=5e-4,
+              finest_head=True, **opts)
+    rows = _stats(tmp_path / "r2")
+    assert _mean(rows[-5:], "rec") < 0.9 * _mean(rows[:5], "rec")  # the mean of both heads' losses falls
+    trained = load_anchor(out, gen)
+    fresh = build_anchor(trained.spec, gen, trained.size, trained.encoder.cfg, tap="pyramid", finest_head=True)
+    for head in ("net", "finest"):  # each head learned (the calibration only moves the last biases)
+        w = f"regressor.{head}.0.weight"
+        assert not torch.allclose(trained.state_dict()[w], fresh.state_dict()[w])
+    with pytest.raises(FitError, match="different finest_head"):
+        fit("seg", data, gen, tmp_path / "two.safetensors", run_dir=tmp_path / "r2", steps=31, lr=5e-4, **opts)
+    with pytest.raises(FitError, match="own photo.*--finest-head"):
+        fit("rgb", write_images(tmp_path / "i", channels=3), gen, tmp_path / "r.safetensors", run_dir=tmp_path / "rr",
+            steps=1, finest_head=True, progress=False)
 
 
 def test_fit_on_the_pyramid_tap_records_it_and_refuses_it_where_meaningless(tmp_path, gen):

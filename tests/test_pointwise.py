@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from synthgen.allocator import keep_freed_memory
 from synthgen.anchors.pointwise import bilinear_taps, pointwise_tiled
-from synthgen.anchors.regressor import Regressor, RegressorConfig
+from synthgen.anchors.regressor import Regressor, RegressorConfig, _layers
 
 
 def _regressor(in_channels: int, batch_norm: bool, seed: int = 0) -> Regressor:
@@ -37,7 +37,7 @@ def test_tiled_path_matches_the_conv_path(batch_norm, out_size):
     maps = _maps(3)
     side = out_size or 20
     with torch.no_grad():
-        expected = reg._forward_maps(maps, side)
+        expected = reg._forward_maps(reg.net, maps, side)
         got = reg(maps)
     assert got.shape == expected.shape == (3, 5, side, side)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
@@ -47,7 +47,7 @@ def test_tiles_cut_rows_anywhere():
     """Tiles of 3 rows (the last one short) give the same map as one tile per sample."""
     reg = _regressor(13, False)
     maps = _maps(2)
-    layers = reg._layers()
+    layers = _layers(reg.net)
     with torch.no_grad():
         whole = pointwise_tiled(layers, maps, 20, tile_pixels=20 * 20)
         rows3 = pointwise_tiled(layers, maps, 20, tile_pixels=3 * 20)
@@ -80,7 +80,7 @@ def test_gradients_match_the_conv_path():
     maps = [m.requires_grad_() for m in _maps(2)]
     target = torch.randn(2, 5, 20, 20)
     grads = []
-    for forward in (lambda: reg(maps), lambda: reg._forward_maps(maps, 20)):
+    for forward in (lambda: reg(maps), lambda: reg._forward_maps(reg.net, maps, 20)):
         reg.zero_grad()
         for m in maps:
             m.grad = None
@@ -94,7 +94,7 @@ def test_batch_statistics_keep_the_conv_path():
     reg = _regressor(13, True).train()
     maps = _maps(3)
     out = reg(maps)
-    torch.testing.assert_close(out, reg._forward_maps(maps, 20))
+    torch.testing.assert_close(out, reg._forward_maps(reg.net, maps, 20))
 
 
 @pytest.mark.parametrize("src,dst", [(5, 20), (16, 64), (7, 12), (3, 3)])

@@ -135,14 +135,16 @@ def project_to_shell(z: torch.Tensor) -> torch.Tensor:
 
 def build_anchor(spec: DomainSpec, generator: FrozenGenerator, size: int, encoder_cfg: EncoderConfig,
                  regressor_widths: tuple[int, ...] = RegressorConfig.widths, fingerprint: str | None = None,
-                 regressor_batch_norm: bool = True, tap: str = DEFAULT_TAP) -> Anchor:
-    """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`, reading `tap`."""
+                 regressor_batch_norm: bool = True, tap: str = DEFAULT_TAP, finest_head: bool = False) -> Anchor:
+    """A fresh (untrained) anchor of `spec` for `generator`, working at side `size`, reading `tap`
+    (with `finest_head`, a second regressor head reads the tap's finest map: regressor.py)."""
     encoder = Encoder(encoder_cfg, size, generator.w_avg.detach().cpu())
     regressor = None
     if not spec.from_generator:
         regressor = Regressor(RegressorConfig(
             in_channels=generator.tap_channels(tap), out_channels=spec.out_channels,
             widths=tuple(regressor_widths), out_size=size, batch_norm=regressor_batch_norm,
+            finest_channels=generator.finest_tap_channels(tap) if finest_head else 0,
         ))
     return Anchor(spec, encoder, regressor, fingerprint or generator.fingerprint, size,
                   tap=tap if regressor is not None else DEFAULT_TAP)

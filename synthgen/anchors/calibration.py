@@ -102,10 +102,8 @@ def frequency_offsets(logits: torch.Tensor, target: torch.Tensor, rounds: int = 
 
 
 def fold_class_offsets(anchor: Anchor, bias: torch.Tensor) -> None:
-    """Add per-class offsets to the regressor's last 1x1 conv bias (the logits it outputs)."""
-    last = anchor.regressor.net[-1]
-    with torch.no_grad():
-        last.bias += bias.to(last.bias)
+    """Add per-class offsets to the logits the regressor outputs (its heads' last biases)."""
+    anchor.regressor.add_output_bias(bias)
 
 
 def calibrate_class_frequencies(anchor: Anchor, generator: FrozenGenerator, file_counts: torch.Tensor, n: int,

@@ -76,6 +76,7 @@ class FitConfig:
     encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
     regressor_widths: tuple[int, ...] = PAPER_WIDTHS  # the paper's weak 1x1 head; () = one linear 1x1 conv
     regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
+    finest_head: bool = False  # a second regressor head on the tap's finest map; output = the mean of both (regressor.py)
     feature_tap: str = DEFAULT_TAP  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
     seed: int = 0  # initial weights and data order
     preview_every: int = free_on_resume(500)  # steps between preview grids (0 = only at the end)
@@ -138,6 +139,8 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
     if spec.from_generator and cfg.lambda_realism:
         raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for "
                        "--lambda-realism to judge; leave it 0")
+    if spec.from_generator and cfg.finest_head:
+        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for --finest-head; leave it off")
     if spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
         raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor to read "
                        f"--feature-tap {cfg.feature_tap}; leave the default")
@@ -187,7 +190,11 @@ class AnchorStep(nn.Module):
             if self.cycle:
                 cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
                 cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
-        return codes, synthesis.rgb, self.anchor.regress(synthesis), cycle, decoded
+        if self.anchor.regressor is None:
+            heads = [self.anchor.regress(synthesis)]  # the generator's own photo
+        else:
+            heads = self.anchor.regressor.head_outputs(self.anchor.tap_features(synthesis))
+        return codes, synthesis.rgb, heads, cycle, decoded
 
 
 def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthesis:
@@ -287,7 +294,8 @@ class _Fit:
             enc_cfg = EncoderConfig(trunk=cfg.encoder, in_channels=self.spec.in_channels,
                                     trunk_weights=cfg.encoder_weights, **shape)
             self.anchor = build_anchor(self.spec, gen, self.size, enc_cfg, tuple(cfg.regressor_widths), self.fingerprint,
-                                       regressor_batch_norm=cfg.regressor_batch_norm, tap=cfg.feature_tap)
+                                       regressor_batch_norm=cfg.regressor_batch_norm, tap=cfg.feature_tap,
+                                       finest_head=cfg.finest_head)
             self.disc = _discriminator(gen.resolution) if self.real is not None else None
             self.critic = DomainCritic(self.spec.in_channels) if self.weights.realism > 0 else None
         if cfg.init_from:
@@ -319,14 +327,19 @@ class _Fit:
         if old.encoder.cfg.to_dict() != self.anchor.encoder.cfg.to_dict() or old.size != self.anchor.size:
             raise FitError(f"--init-from {path}: its encoder ({old.encoder.cfg.trunk}, {old.encoder.cfg.latent_kind}, "
                            f"side {old.size}) differs from this fit's; use the same --encoder, --latent-space and --size")
-        take_regressor = (self.anchor.regressor is not None and old.tap == self.anchor.tap
-                          and old.regressor.cfg.to_dict() == self.anchor.regressor.cfg.to_dict())
+        # The regressor is taken when it reads the same tap with the same heads; a one-head
+        # anchor also gives its head to a fit that adds the finest head (trained afresh).
+        new_reg = self.anchor.regressor
+        same = lambda a, b: {**a.cfg.to_dict(), "finest_channels": 0} == {**b.cfg.to_dict(), "finest_channels": 0}
+        take_regressor = (new_reg is not None and old.tap == self.anchor.tap and same(old.regressor, new_reg)
+                          and old.regressor.cfg.finest_channels in (0, new_reg.cfg.finest_channels))
         own_w_avg = self.anchor.encoder.w_avg.clone()
         try:
             self.anchor.encoder.load_state_dict(old.encoder.state_dict())
             self.anchor.encoder.w_avg.copy_(own_w_avg)  # codes are offsets from *this* generator's mean w
             if take_regressor:
-                self.anchor.regressor.load_state_dict(old.regressor.state_dict())
+                new_reg.load_state_dict(old.regressor.state_dict(), strict=old.regressor.cfg.finest_channels > 0
+                                        or new_reg.cfg.finest_channels == 0)
         except RuntimeError:
             raise FitError(f"--init-from {path}: it was fit for generator {old.generator_fingerprint[:12]}, whose latent "
                            "or feature shapes differ from this generator's; fit from scratch instead") from None
@@ -362,6 +375,7 @@ class _Fit:
         old.setdefault("cycle_trains_regressor", False)
         old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
         old.setdefault("feature_noise", 0.0)
+        old.setdefault("finest_head", False)  # one head was the only kind
 
     def _save_checkpoint(self, step: int) -> None:
         if not self.acc.is_main_process:
@@ -413,12 +427,15 @@ class _Fit:
                     x = to_input(self.spec, batch, self.size)
                     sampled, sampled_latents = self._sampled_pair(step) if sampled_terms else (None, None)
                     noise_seed = (cfg.seed * 1_000_003 + step) * self.acc.num_processes + self.acc.process_index
-                    codes, rgb, raw, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
+                    codes, rgb, heads, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
+                    raw = heads[0] if len(heads) == 1 else (heads[0] + heads[1]) * 0.5  # what `sample` writes
                     target = to_target(self.spec, batch, self.size)
                     if self.spec.kind == "mask" and cfg.align_radius > 0 and step >= cfg.align_start:
                         target = align_target(target, raw.detach().float().log_softmax(1),
                                               movable_classes(self._class_counts()), cfg.align_radius)
-                    losses = {"rec": reconstruction_loss(self.spec, raw, target, self.class_weights),
+                    # Each head on its own loss: the finest head must not lean on the coarse levels.
+                    rec = sum(reconstruction_loss(self.spec, h, target, self.class_weights) for h in heads) / len(heads)
+                    losses = {"rec": rec,
                               "latent": latent_loss(codes, center)}
                     if cycle_latents is not None:
                         losses["cycle"] = latent_cycle_loss(cycle_latents, sampled_latents, cycle_scale)

@@ -113,6 +113,11 @@ class FrozenStyleGAN2(FrozenGenerator):
             return sum(self.cfg.channels_at(layer_resolution(layer)) for layer in EXTRA_TAP_LAYERS[tap](self.cfg))
         return super().tap_channels(tap)
 
+    def finest_tap_channels(self, tap: str) -> int:
+        if tap in EXTRA_TAP_LAYERS:
+            return self.cfg.channels_at(layer_resolution(EXTRA_TAP_LAYERS[tap](self.cfg)[-1]))
+        return super().finest_tap_channels(tap)
+
     def synthesize(self, latents: torch.Tensor, noise_seeds: torch.Tensor | None = None,
                    taps: Sequence[str] = ()) -> Synthesis:
         extra = self.check_taps(taps)
