@@ -29,7 +29,7 @@ from synthgen.anchors.losses import (
     latent_loss, prior_matching_loss, reconstruction_loss,
 )
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
-from synthgen.anchors.regressor import PAPER_WIDTHS
+from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
@@ -428,7 +428,7 @@ class _Fit:
                     sampled, sampled_latents = self._sampled_pair(step) if sampled_terms else (None, None)
                     noise_seed = (cfg.seed * 1_000_003 + step) * self.acc.num_processes + self.acc.process_index
                     codes, rgb, heads, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
-                    raw = heads[0] if len(heads) == 1 else (heads[0] + heads[1]) * 0.5  # what `sample` writes
+                    raw = mean_of_heads(heads)  # what `sample` writes
                     target = to_target(self.spec, batch, self.size)
                     if self.spec.kind == "mask" and cfg.align_radius > 0 and step >= cfg.align_start:
                         target = align_target(target, raw.detach().float().log_softmax(1),

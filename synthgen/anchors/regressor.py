@@ -58,8 +58,7 @@ class Regressor(nn.Module):
         self.finest = _head(cfg.finest_channels, cfg.widths, cfg.out_channels, cfg.batch_norm) if cfg.finest_channels else None
 
     def forward(self, features: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        heads = self.head_outputs(features)
-        return heads[0] if len(heads) == 1 else (heads[0] + heads[1]) * 0.5
+        return mean_of_heads(self.head_outputs(features))
 
     def head_outputs(self, features: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
         """Each head's raw output (B, out_channels, side, side): the main head's, then the finest map's."""
@@ -111,6 +110,11 @@ class Regressor(nn.Module):
             y = _resize(F.conv2d(m, weight), side).contiguous()
             total = y if total is None else total + y
         return net[1:](total + first.bias.view(1, -1, 1, 1)).contiguous()
+
+
+def mean_of_heads(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """The regressor's output from its heads' outputs: the one head's, or the mean of two."""
+    return outputs[0] if len(outputs) == 1 else (outputs[0] + outputs[1]) * 0.5
 
 
 def _head(in_channels: int, widths: tuple[int, ...], out_channels: int, batch_norm: bool) -> nn.Sequential:
