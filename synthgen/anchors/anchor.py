@@ -19,7 +19,7 @@ from torch import nn
 
 from synthgen import __version__
 from synthgen.anchors.encoder import Encoder, EncoderConfig
-from synthgen.anchors.regressor import Regressor, RegressorConfig
+from synthgen.anchors.regressor import Regressor, RegressorConfig, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
 from synthgen.atomic_files import atomic_write
 from synthgen.errors import UserError
@@ -91,9 +91,13 @@ class Anchor(nn.Module):
 
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
+        return mean_of_heads(self.regress_heads(synthesis))
+
+    def regress_heads(self, synthesis: Synthesis) -> list[torch.Tensor]:
+        """Each regressor head's raw output (fit trains each on its own loss); `regress` is their mean."""
         if self.regressor is None:
-            return synthesis.photo(self.size)
-        return self.regressor(self.tap_features(synthesis))
+            return [synthesis.photo(self.size)]
+        return self.regressor.head_outputs(self.tap_features(synthesis))
 
     def tap_features(self, synthesis: Synthesis) -> torch.Tensor | list[torch.Tensor]:
         """The generator features this anchor's regressor reads from one pass."""

@@ -8,7 +8,7 @@ picture that they cover in the domain's files.
 
 The files say how much of a picture each class covers on average, and G's samples come from
 the same world. So, after the fit, each over-drawn class gets a constant logit offset
-(<= 0, folded into the regressor's last bias) that brings its share of argmax pixels on
+(<= 0, folded into the regressor's output bias) that brings its share of argmax pixels on
 sampled latents down to its share in the files, including a class that passes its share
 only on the pixels others gave up. A class drawn *less* than in the files is never
 raised: that would paint parts where G's photos have none (a generator that

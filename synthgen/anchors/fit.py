@@ -9,7 +9,7 @@ at the same step with the same data order (batches are a pure function of (seed,
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -190,11 +190,7 @@ class AnchorStep(nn.Module):
             if self.cycle:
                 cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
                 cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
-        if self.anchor.regressor is None:
-            heads = [self.anchor.regress(synthesis)]  # the generator's own photo
-        else:
-            heads = self.anchor.regressor.head_outputs(self.anchor.tap_features(synthesis))
-        return codes, synthesis.rgb, heads, cycle, decoded
+        return codes, synthesis.rgb, self.anchor.regress_heads(synthesis), cycle, decoded
 
 
 def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthesis:
@@ -327,19 +323,20 @@ class _Fit:
         if old.encoder.cfg.to_dict() != self.anchor.encoder.cfg.to_dict() or old.size != self.anchor.size:
             raise FitError(f"--init-from {path}: its encoder ({old.encoder.cfg.trunk}, {old.encoder.cfg.latent_kind}, "
                            f"side {old.size}) differs from this fit's; use the same --encoder, --latent-space and --size")
-        # The regressor is taken when it reads the same tap with the same heads; a one-head
+        # The regressor is taken when it reads the same tap with the same config; a one-head
         # anchor also gives its head to a fit that adds the finest head (trained afresh).
-        new_reg = self.anchor.regressor
-        same = lambda a, b: {**a.cfg.to_dict(), "finest_channels": 0} == {**b.cfg.to_dict(), "finest_channels": 0}
-        take_regressor = (new_reg is not None and old.tap == self.anchor.tap and same(old.regressor, new_reg)
-                          and old.regressor.cfg.finest_channels in (0, new_reg.cfg.finest_channels))
+        new_reg, take_regressor, adds_finest = self.anchor.regressor, False, False
+        if new_reg is not None and old.tap == self.anchor.tap:
+            old_cfg, new_cfg = old.regressor.cfg, new_reg.cfg
+            adds_finest = old_cfg.finest_channels == 0 < new_cfg.finest_channels
+            take_regressor = old_cfg == new_cfg or (
+                adds_finest and replace(old_cfg, finest_channels=new_cfg.finest_channels) == new_cfg)
         own_w_avg = self.anchor.encoder.w_avg.clone()
         try:
             self.anchor.encoder.load_state_dict(old.encoder.state_dict())
             self.anchor.encoder.w_avg.copy_(own_w_avg)  # codes are offsets from *this* generator's mean w
             if take_regressor:
-                new_reg.load_state_dict(old.regressor.state_dict(), strict=old.regressor.cfg.finest_channels > 0
-                                        or new_reg.cfg.finest_channels == 0)
+                new_reg.load_state_dict(old.regressor.state_dict(), strict=not adds_finest)
         except RuntimeError:
             raise FitError(f"--init-from {path}: it was fit for generator {old.generator_fingerprint[:12]}, whose latent "
                            "or feature shapes differ from this generator's; fit from scratch instead") from None

@@ -100,11 +100,9 @@ class FrozenGenerator(nn.Module, abc.ABC):
         raise NotImplementedError(f"{type(self).__name__} lists tap {tap!r} but does not size it")
 
     def finest_tap_channels(self, tap: str) -> int:
-        """Channels of the last (finest) map of `tap`: what a regressor's finest head reads."""
-        if tap == DEFAULT_TAP:
-            return self.feature_channels
-        self.check_taps([tap])
-        raise NotImplementedError(f"{type(self).__name__} lists tap {tap!r} but does not size it")
+        """Channels of the last (finest) map of `tap`: what a regressor's finest head reads.
+        A tap of one map is its own finest map; a generator with multi-resolution taps overrides."""
+        return self.tap_channels(tap)
 
     def check_taps(self, taps: Sequence[str]) -> list[str]:
         """The extra taps to compute for `taps` (DEFAULT_TAP dropped); unknown names raise TapError."""
