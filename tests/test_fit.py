@@ -222,6 +222,25 @@ def test_fit_with_a_finest_head_trains_both_heads_and_takes_a_one_head_anchors_h
             steps=1, finest_head=True, progress=False)
 
 
+def test_the_finest_heads_loss_trains_that_head_and_not_the_encoder(gen):
+    from synthgen.anchors.encoder import EncoderConfig
+    from synthgen.anchors.fit import AnchorStep
+    from synthgen.anchors.spec import load_domain_spec
+
+    spec = load_domain_spec("seg")
+    enc = EncoderConfig(in_channels=spec.in_channels, num_ws=gen.num_ws, latent_dim=gen.latent_dim)
+    anchor = build_anchor(spec, gen, 32, enc, tap="pyramid", finest_head=True)
+    step = AnchorStep(anchor, cycle=False).train()
+    masks = torch.randint(0, spec.num_classes, (2, 32, 32))
+    x = torch.nn.functional.one_hot(masks, spec.num_classes).permute(0, 3, 1, 2).float()
+    main, finest = step(x, gen)[2]
+    finest.square().mean().backward(retain_graph=True)
+    assert all(p.grad is None or not p.grad.any() for p in anchor.encoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in anchor.regressor.finest.parameters())
+    main.square().mean().backward()  # the main head's loss still anchors the encoder
+    assert any(p.grad is not None and p.grad.any() for p in anchor.encoder.parameters())
+
+
 def test_fit_on_the_pyramid_tap_records_it_and_refuses_it_where_meaningless(tmp_path, gen):
     data = write_masks(tmp_path / "d")
     out = fit("seg", data, gen, tmp_path / "p.safetensors", run_dir=tmp_path / "rp", steps=30, batch_size=4, lr=5e-4,

@@ -93,11 +93,11 @@ class Anchor(nn.Module):
         """One generator pass -> raw domain output (B, out_channels, S, S)."""
         return mean_of_heads(self.regress_heads(synthesis))
 
-    def regress_heads(self, synthesis: Synthesis) -> list[torch.Tensor]:
+    def regress_heads(self, synthesis: Synthesis, detach_finest: bool = False) -> list[torch.Tensor]:
         """Each regressor head's raw output (fit trains each on its own loss); `regress` is their mean."""
         if self.regressor is None:
             return [synthesis.photo(self.size)]
-        return self.regressor.head_outputs(self.tap_features(synthesis))
+        return self.regressor.head_outputs(self.tap_features(synthesis), detach_finest)
 
     def tap_features(self, synthesis: Synthesis) -> torch.Tensor | list[torch.Tensor]:
         """The generator features this anchor's regressor reads from one pass."""

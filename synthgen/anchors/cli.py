@@ -78,7 +78,8 @@ def _user_errors():
               help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
 @click.option("--finest-head/--no-finest-head", default=_fit_default("finest_head"), show_default=True,
               help="A second regressor head of the same widths reads only the tap's finest map (with --feature-tap pyramid: "
-                   "the last conv), each head trained on its own loss; the anchor outputs their mean.")
+                   "the last conv), each head trained on its own loss (the finest head's does not reach the encoder); "
+                   "the anchor outputs their mean.")
 @click.option("--feature-tap", type=click.Choice([_fit_default("feature_tap"), *EXTRA_TAP_LAYERS]), default=_fit_default("feature_tap"), show_default=True,
               help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
                    "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")

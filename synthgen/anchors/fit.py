@@ -190,7 +190,10 @@ class AnchorStep(nn.Module):
             if self.cycle:
                 cycle_input = decoded if self.cycle_trains_regressor else decoded.detach()
                 cycle = self.anchor.to_latents(self.anchor.encoder(cycle_input), generator)
-        return codes, synthesis.rgb, self.anchor.regress_heads(synthesis), cycle, decoded
+        # The finest head learns to read G's features; it does not move E: the encoder is anchored
+        # through the main head alone, as in a one-head fit (docs/anchors.md, "Two heads").
+        heads = self.anchor.regress_heads(synthesis, detach_finest=True)
+        return codes, synthesis.rgb, heads, cycle, decoded
 
 
 def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthesis:

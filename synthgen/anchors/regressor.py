@@ -60,8 +60,10 @@ class Regressor(nn.Module):
     def forward(self, features: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         return mean_of_heads(self.head_outputs(features))
 
-    def head_outputs(self, features: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
-        """Each head's raw output (B, out_channels, side, side): the main head's, then the finest map's."""
+    def head_outputs(self, features: torch.Tensor | list[torch.Tensor],
+                     detach_finest: bool = False) -> list[torch.Tensor]:
+        """Each head's raw output (B, out_channels, side, side): the main head's, then the finest map's
+        (read from a detached copy of the map with `detach_finest`: its loss then trains that head only)."""
         maps = [features] if isinstance(features, torch.Tensor) else list(features)
         side = self.cfg.out_size or max(m.shape[-1] for m in maps)
         channels = sum(m.shape[1] for m in maps)
@@ -73,7 +75,7 @@ class Regressor(nn.Module):
             if finest.shape[1] != self.cfg.finest_channels:
                 raise ValueError(f"the regressor's finest head reads {self.cfg.finest_channels} channels, "
                                  f"the tap's last map has {finest.shape[1]}")
-            outputs.append(self._run(self.finest, [finest], side))
+            outputs.append(self._run(self.finest, [finest.detach() if detach_finest else finest], side))
         return outputs
 
     def add_output_bias(self, bias: torch.Tensor) -> None:
