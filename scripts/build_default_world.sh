@@ -30,14 +30,20 @@ PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
 # sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
 # runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
-# with --feature-noise REFINE_NOISE[k] and --align-radius REFINE_ALIGN[k] (part alignment,
-# docs/anchors.md). Only the last run calibrates class frequencies, so each run continues the
-# regressor as trained.
+# with --feature-noise REFINE_NOISE[k], --align-radius REFINE_ALIGN[k] from step
+# REFINE_ALIGN_START[k] (part alignment, docs/anchors.md) and, where REFINE_FINEST[k] is 1,
+# --finest-head. Only the last run calibrates class frequencies, so each run continues the
+# regressor as trained. The two-head candidate of docs/anchors.md ("Two heads", not shipped:
+# its labels train a worse downstream net) is a sixth run: REFINE_STEPS="600 600 600 600 1200 600"
+# REFINE_NOISE="0 0 2 2 2 2" REFINE_ALIGN="0 0 0 0 2 2" REFINE_ALIGN_START="0 0 0 0 0 100"
+# REFINE_FINEST="0 0 0 0 0 1" (a fresh head learns the parts for 100 steps before alignment reads it).
 REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
 REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
 REFINE_STEPS=${REFINE_STEPS:-600 600 600 600 1200}
 REFINE_NOISE=${REFINE_NOISE:-0 0 2 2 2}
 REFINE_ALIGN=${REFINE_ALIGN:-0 0 0 0 2}
+REFINE_ALIGN_START=${REFINE_ALIGN_START:-0 0 0 0 0}
+REFINE_FINEST=${REFINE_FINEST:-0 0 0 0 0}
 N_ANCHOR=${N_ANCHOR:-5000}
 # retarget: each shipped anchor warm-starts a fit on NEW_GENERATOR (same shapes) with its own
 # anchoring (a refined domain: its refine terms and last feature noise), calibrated as fit does.
@@ -59,6 +65,10 @@ seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
 anchoring_of() {
   if [ "$1" = rgb ]; then echo "$RGB_ANCHORING"; return; fi
   case " $PYRAMID_DOMAINS " in *" $1 "*) echo "$FIT_ANCHORING --feature-tap pyramid";; *) echo "$FIT_ANCHORING";; esac
+}
+
+finest_flag() {  # REFINE_FINEST's 0/1 -> fit's flag
+  [ "$1" = 1 ] && echo --finest-head || true
 }
 
 first_fit_of() {  # where the anchors stage writes a domain: a refined domain's first fit stays in $RUNS
@@ -100,14 +110,16 @@ for stage in $stages; do
   refine)  # continue each refined domain's first fit with the sampled-latent terms
     for d in $REFINE_DOMAINS; do
       (
-        from=$(first_fit_of $d); k=0; noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); set -- $REFINE_STEPS
+        from=$(first_fit_of $d); k=0; set -- $REFINE_STEPS
+        noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); starts=($REFINE_ALIGN_START); finests=($REFINE_FINEST)
         for steps in "$@"; do
-          k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; calibration="--calibration-latents 0"
-          [ "$k" = "$#" ] && out=domains/$d.safetensors && calibration=""
+          k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; finish="--calibration-latents 0"
+          [ "$k" = "$#" ] && out=domains/$d.safetensors && finish="--store-dtype float16"  # calibrated, shipped
           $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
             $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
-            $calibration --init-from "$from" \
+            --align-start "${starts[$((k - 1))]:-0}" $(finest_flag "${finests[$((k - 1))]:-0}") \
+            $finish --init-from "$from" \
             --no-progress >> "$RUNS/refine-$d.log" 2>&1
           from=$out
         done
@@ -122,8 +134,8 @@ for stage in $stages; do
     for d in $RETARGET_DOMAINS; do
       extra=""
       case " $RETARGET_CYCLE_DOMAINS " in *" $d "*) extra="--lambda-cycle 1";; esac
-      case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN)
-        extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]}";; esac
+      case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); finests=($REFINE_FINEST)
+        extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
         --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" --batch-size "$FIT_BATCH" \
         --lr "$FIT_LR" $(anchoring_of $d) $extra --init-from domains/$d.safetensors --store-dtype float16 \
