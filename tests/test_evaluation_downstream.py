@@ -54,6 +54,21 @@ def test_downstream_command_writes_json_and_is_deterministic(folders, tmp_path):
     assert too_many.exit_code == 1 and "lower --n" in too_many.output
 
 
+def test_without_real_pairs_only_the_synthetic_net_is_trained(folders, tmp_path):
+    torch.set_num_threads(1)
+    kwargs = dict(test=folders["test"], n=8, steps=3, batch_size=4, seed=0, size=16, progress=False)
+    alone = run_downstream(synthetic=folders["good"], real=None, **kwargs)
+    both = run_downstream(synthetic=folders["good"], real=folders["real"], **kwargs)
+    assert "real" not in alone and "ratio" not in alone and "miou_real" not in alone
+    assert alone["miou_synthetic"] == both["miou_synthetic"]  # the same synthetic run, bit for bit
+    assert "ratio" not in format_downstream(alone) and "synthetic" in format_downstream(alone)
+    args = ["eval", "downstream", "--synthetic", str(folders["good"]), "--test", str(folders["test"]),
+            "--n", "8", "--steps", "3", "--batch-size", "4", "--size", "16", "--out", str(tmp_path / "s.json")]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "s.json").read_text())["miou_synthetic"] == alone["miou_synthetic"]
+
+
 def test_teacher_arm_relabels_the_synthetic_photos(folders, tmp_path):
     """The teacher arm trains on the synthetic photos with a reference segmenter's masks: on
     photos whose own labels are wrong, it scores above the synthetic arm."""

@@ -71,8 +71,9 @@ def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_cla
 @eval_group.command("downstream")
 @click.option("--synthetic", type=InputPath(path_type=Path), required=True,
               help="Synthetic pairs: a `synthgen sample` output folder (shards/*.tar) or rgb/ + seg/ folders.")
-@click.option("--real", type=InputPath(path_type=Path), required=True,
-              help="Real training pairs (rgb/ + seg/ or shards).")
+@click.option("--real", type=InputPath(path_type=Path), default=None,
+              help="Real training pairs (rgb/ + seg/ or shards); default: no real arm (the synthetic net alone, "
+                   "e.g. to compare anchors on validation pairs: the real arm is the same for every one).")
 @click.option("--test", type=InputPath(path_type=Path), required=True,
               help="Real test pairs both nets are scored on.")
 @click.option("--n", type=click.IntRange(1), default=1000, show_default=True,
@@ -89,7 +90,7 @@ def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_cla
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result as JSON here.")
 def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, num_classes, lr, teacher, out):
-    """Train the same net on N synthetic and on N real pairs; compare mIoU on real test pairs."""
+    """Train the same net on N synthetic (and N real) pairs; compare mIoU on real test pairs."""
     from synthgen.evaluation.downstream import format_downstream, run_downstream
     from synthgen.evaluation.report import write_json
 

@@ -24,7 +24,7 @@ from synthgen.evaluation.train_segmenter import TrainConfig, evaluate_segmenter,
 def run_downstream(
     *,
     synthetic: str | Path,
-    real: str | Path,
+    real: str | Path | None,
     test: str | Path,
     n: int = 1000,
     steps: int = 2000,
@@ -38,6 +38,9 @@ def run_downstream(
 ) -> dict:
     """Train on N synthetic and on N real pairs, score both on `test`; returns the result dict.
 
+    real: None trains the synthetic arm alone (no ratios to real): the real arm is the same
+    run for every synthetic set, so comparing two anchors needs it only once.
+
     teacher: a segmenter file; adds the net trained on the synthetic photos with the
     teacher's masks ("teacher") and the ratio synthetic / teacher.
 
@@ -45,7 +48,7 @@ def run_downstream(
     """
     test_pairs = read_pairs(test, size=size)
     size = size or test_pairs.images.shape[1]
-    sources = {"synthetic": synthetic, "real": real}
+    sources = {"synthetic": synthetic, **({"real": real} if real is not None else {})}
     model_config = SegmenterConfig(
         num_classes=num_classes,
         class_names=list(CLASS_NAMES) if num_classes == len(CLASS_NAMES) else [],
@@ -65,14 +68,15 @@ def run_downstream(
     for name, pairs in train_sets.items():
         model, facts = train_segmenter(pairs, config, model_config, progress=progress, desc=f"train on {name}")
         result[name] = {**evaluate_segmenter(model, test_pairs).report(), "train_seconds": facts["seconds"]}
-    real_miou = result["real"]["miou"]
     result["miou_synthetic"] = result["synthetic"]["miou"]
-    result["miou_real"] = real_miou
-    result["ratio"] = _ratio(result["miou_synthetic"], real_miou)
+    if real is not None:
+        real_miou = result["miou_real"] = result["real"]["miou"]
+        result["ratio"] = _ratio(result["miou_synthetic"], real_miou)
     if judge is not None:
         teacher_miou = result["miou_teacher"] = result["teacher"]["miou"]
         result["ratio_to_teacher"] = _ratio(result["miou_synthetic"], teacher_miou)
-        result["ratio_teacher_to_real"] = _ratio(teacher_miou, real_miou)
+        if real is not None:
+            result["ratio_teacher_to_real"] = _ratio(teacher_miou, real_miou)
     return result
 
 
@@ -103,8 +107,11 @@ def format_downstream(result: dict) -> str:
     header = (f"downstream segmentation, N = {result['n']} train pairs each, {result['steps']} steps, "
               f"batch {result['batch_size']}, seed {result['seed']}, {result['test_pairs']} test pairs")
     table = format_table(["class", *arms], rows)
-    lines = [header, table, f"ratio mIoU synthetic / real: {result['ratio']:.4f}"]
+    lines = [header, table]
+    if "real" in result:
+        lines.append(f"ratio mIoU synthetic / real: {result['ratio']:.4f}")
     if "teacher" in result:
-        lines += [f"ratio mIoU synthetic / teacher: {result['ratio_to_teacher']:.4f}",
-                  f"ratio mIoU teacher / real: {result['ratio_teacher_to_real']:.4f}"]
+        lines.append(f"ratio mIoU synthetic / teacher: {result['ratio_to_teacher']:.4f}")
+        if "real" in result:
+            lines.append(f"ratio mIoU teacher / real: {result['ratio_teacher_to_real']:.4f}")
     return "\n".join(lines)
