@@ -136,14 +136,13 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
     if cfg.latent_space == "z" and generator.latent_kind != "w+":
         raise FitError(f"--latent-space z anchors through a StyleGAN mapping network; this generator's latents are "
                        f"{generator.latent_kind!r} (use the default --latent-space w+)")
-    if spec.from_generator and cfg.lambda_realism:
-        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for "
-                       "--lambda-realism to judge; leave it 0")
-    if spec.from_generator and cfg.finest_head:
-        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for --finest-head; leave it off")
-    if spec.from_generator and cfg.feature_tap != DEFAULT_TAP:
-        raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor to read "
-                       f"--feature-tap {cfg.feature_tap}; leave the default")
+    if spec.from_generator:  # options that shape or train a regressor, which this domain does not have
+        regressor_options = [(cfg.lambda_realism, "--lambda-realism to judge", "leave it 0"),
+                             (cfg.finest_head, "--finest-head", "leave it off"),
+                             (cfg.feature_tap != DEFAULT_TAP, f"--feature-tap {cfg.feature_tap} to read", "leave the default")]
+        for used, option, fix in regressor_options:
+            if used:
+                raise FitError(f"domain {spec.name!r} is the generator's own photo: it has no regressor for {option}; {fix}")
     try:
         generator.check_taps([cfg.feature_tap])
     except ValueError as exc:
