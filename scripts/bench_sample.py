@@ -15,10 +15,17 @@ On one generator and one set of anchors, in one run:
   (r) with --real-size: compute-only samples/s and peak RSS of the FFHQ architectures
       (random weights) at batch 1, 8, 32, each (preset, batch) in a fresh subprocess.
 
+--device cuda and --dtype bfloat16 run every part on a GPU in that compute dtype (autocast, as
+`synthgen sample --dtype`): the probe is then a matmul of that dtype on the GPU, the timings
+wait for the GPU (torch.cuda.synchronize), (r) also reports the GPU's peak memory, and (b) is
+set against the generator alone at the same batch ("end to end / generator only").
+
     python scripts/bench_sample.py --preset toyfaces64 --domains rgb,seg,sketch --n 512
     python scripts/bench_sample.py --world domains --domains rgb,seg,sketch,landmark --n 256
     python scripts/bench_sample.py --n 0 --real-size --json-out real.json
     python scripts/bench_sample.py --n 0 --probe-repeats 0 --real-size --real-presets ffhq256 --real-batches 1,8
+    python scripts/bench_sample.py --preset ffhq256 --domains rgb,seg,sketch,landmark --device cuda \
+        --dtype bfloat16 --n 2048 --batch-size 32 --workers 16 --g-batches 32 --head-batches 32
 """
 from __future__ import annotations
 
@@ -40,6 +47,24 @@ import torch
 from synthgen.allocator import keep_freed_memory
 
 REAL_DOMAINS = "rgb,seg,sketch,landmark"
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work, so a wall-clock timing covers it (no-op on CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def compute_mode(device: torch.device | str, dtype: str):
+    """inference_mode + the autocast `synthgen sample --dtype` runs under (sampler.compute_block)."""
+    from contextlib import ExitStack
+
+    from synthgen.sample.sampler import DTYPES
+
+    stack = ExitStack()
+    stack.enter_context(torch.inference_mode())
+    stack.enter_context(torch.autocast(torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "float32"))
+    return stack
 
 
 def build_world(folder: Path, preset: str, domains: list[str]) -> tuple[Path, Path]:
@@ -88,20 +113,25 @@ def best_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tup
         fn()
     runs = []
     for _ in range(max(1, repeats)):
+        synchronize()
         started = time.perf_counter()
         fn()
+        synchronize()
         runs.append(time.perf_counter() - started)
     return min(runs), runs
 
 
 # -- (p) the machine --------------------------------------------------------------
-def matmul_peak(size: int, repeats: int) -> dict:
-    """GFLOP/s of one size x size fp32 matmul (2 size^3 FLOPs), best of `repeats` after warm-up."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    out = torch.empty(size, size)
+def matmul_peak(size: int, repeats: int, device: str = "cpu", dtype: str = "float32") -> dict:
+    """GFLOP/s of one size x size matmul (2 size^3 FLOPs) of `dtype` on `device`, best of
+    `repeats` after warm-up."""
+    from synthgen.sample.sampler import DTYPES
+
+    a, b = (torch.randn(size, size, device=device, dtype=DTYPES[dtype]) for _ in range(2))
+    out = torch.empty(size, size, device=device, dtype=DTYPES[dtype])
     best, runs = best_seconds(lambda: torch.matmul(a, b, out=out), repeats, warmup=2)
     flops = 2 * size ** 3
-    return {"matmul_size": size, "dtype": "float32", "torch_threads": torch.get_num_threads(),
+    return {"matmul_size": size, "dtype": dtype, "device": str(device), "torch_threads": torch.get_num_threads(),
             "runs_gflops": [round(flops / t / 1e9, 2) for t in runs], "peak_gflops": flops / best / 1e9}
 
 
@@ -116,12 +146,12 @@ def bench_compute(cfg, prep, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def bench_naive(prep, n: int, out: Path, seed: int) -> float:
+def bench_naive(prep, n: int, out: Path, seed: int, dtype: str = "float32") -> float:
     """What one would write first: per sample, per domain, a fresh generator pass and a PNG file."""
     from synthgen.anchors.codecs import decode, write_decoded
 
     started = time.perf_counter()
-    with torch.inference_mode():
+    with compute_mode(prep.device, dtype):
         for i in range(n):
             for head in prep.heads:
                 latents = prep.generator.sample_latents([i], seed, 1.0)
@@ -179,7 +209,7 @@ def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: P
     results["a_runs"], results["b_runs"] = a_runs, b_runs
     results["a_compute_samples_per_s"] = max(a_runs)
     results["b_end_to_end_samples_per_s"] = max(b_runs)
-    results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed)
+    results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed, cfg.dtype)
     results["e_encode_ms_per_sample"] = bench_encode(cfg, prep, min(64, n_samples), repeats)
     results["b_over_a"] = results["b_end_to_end_samples_per_s"] / results["a_compute_samples_per_s"]
     results["b_over_c"] = results["b_end_to_end_samples_per_s"] / results["c_naive_samples_per_s"]
@@ -206,7 +236,7 @@ def profile_flops(cfg, prep) -> dict:
     from synthgen.sample.plan import COMPUTE_BLOCK
 
     gen, block = prep.generator, list(range(COMPUTE_BLOCK))
-    with torch.inference_mode():
+    with compute_mode(prep.device, cfg.dtype):
         mapping, latents = count_flops(lambda: gen.sample_latents(block, cfg.seed, cfg.truncation_psi))
         synth, synthesis = count_flops(lambda: gen.synthesize(latents, taps=head_taps(prep.heads)))
         heads = {h.spec.name: count_flops(lambda h=h: h.raw(synthesis))[0] / COMPUTE_BLOCK for h in prep.heads}
@@ -246,7 +276,7 @@ def time_parts(cfg, prep, g_batches: list[int], head_batches: list[int], repeats
     """Samples/s (best of repeats) of synthesize alone per batch, and of each head.raw alone per batch."""
     gen, taps = prep.generator, head_taps(prep.heads)
     out: dict = {"generator": {}, "heads": {h.spec.name: {} for h in prep.heads}}
-    with torch.inference_mode():
+    with compute_mode(prep.device, cfg.dtype):
         for b in sorted(set(g_batches) | set(head_batches)):
             latents = gen.sample_latents(list(range(b)), cfg.seed, cfg.truncation_psi)
             if b in g_batches:
@@ -279,7 +309,7 @@ def run_real_config(params: dict) -> None:
     b, n = params["batch"], params["n"]
     cfg = SampleConfig(out_dir=Path(params["out"]), generator=params["generator"], anchors_dir=params["anchors"],
                        domains=tuple(params["domains"]), n_samples=n, shard_size=n, batch_size=b, workers=0,
-                       device="cpu", show_progress=False)
+                       device=params.get("device", "cpu"), dtype=params.get("dtype", "float32"), show_progress=False)
     prep = prepare(cfg, "bench")
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if params["sampler"]:  # synthgen sample's own path: aligned blocks of COMPUTE_BLOCK whatever the batch
@@ -290,11 +320,15 @@ def run_real_config(params: dict) -> None:
         step = lambda idx: compute_block(prep.generator, prep.heads, idx, cfg, shard=0)  # noqa: E731
     seconds = []
     for idx in steps:
+        synchronize()
         started = time.perf_counter()
-        step(idx)
+        step(idx)  # returns decoded host arrays: the GPU's work is done
         seconds.append(time.perf_counter() - started)
     out = {"samples": n, "steps_s": seconds, "samples_per_s": n / sum(seconds), "rss_after_load_mb": loaded,
-           "resolution": int(prep.generator.resolution), "torch_threads": torch.get_num_threads()}
+           "resolution": int(prep.generator.resolution), "torch_threads": torch.get_num_threads(),
+           "device": str(prep.device), "dtype": cfg.dtype}
+    if prep.device.type == "cuda":
+        out["gpu_peak_mb"] = torch.cuda.max_memory_allocated(prep.device) / 2 ** 20
     if len(seconds) > 1:
         out["samples_per_s_after_first"] = (n - len(steps[0])) / sum(seconds[1:])
     print(json.dumps(out), flush=True)
@@ -309,12 +343,12 @@ def run_child(params: dict, malloc: str) -> tuple[dict, float, int]:
 
 
 def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: int, domains: str, threads: int,
-                  sampler: bool, malloc: str) -> dict:
+                  sampler: bool, malloc: str, device: str = "cpu", dtype: str = "float32") -> dict:
     from synthgen.generators.presets import PRESETS
 
     names = [d for d in domains.split(",") if d]
     out: dict = {"domains": names, "path": "sampler compute_batch" if sampler else "one pass per batch",
-                 "presets": {}}
+                 "device": device, "dtype": dtype, "presets": {}}
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         raise click.BadParameter(f"unknown preset(s) {', '.join(unknown)}; choose from {sorted(PRESETS)}",
@@ -325,7 +359,8 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
         for b in batch_list:
             n = math.ceil((n_per or 2 * b) / b) * b  # whole batches
             params = {"generator": str(gen_path), "anchors": str(anchors), "domains": names, "batch": b, "n": n,
-                      "threads": threads, "sampler": sampler, "out": str(tmp / f"real_out_{preset}_{b}")}
+                      "threads": threads, "sampler": sampler, "out": str(tmp / f"real_out_{preset}_{b}"),
+                      "device": device, "dtype": dtype}
             started = time.perf_counter()
             child, mb, status = run_child(params, malloc)
             row = {"status": status, "peak_rss_mb": round(mb, 1), "wall_s": round(time.perf_counter() - started, 1),
@@ -336,9 +371,10 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
                 continue
             extra = f", {row['samples_per_s_after_first']:.3f} after the first step" \
                 if "samples_per_s_after_first" in row else ""
+            gpu = f", GPU peak {row['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in row else ""
             click.echo(f"real size {preset} batch {b}: {row['samples_per_s']:.3f} samples/s compute only "
                        f"({n} samples{extra}), peak RSS {mb:.0f} MB ({row['rss_after_load_mb']:.0f} MB after "
-                       f"loading), {row['wall_s']:.1f}s")
+                       f"loading){gpu}, {row['wall_s']:.1f}s")
         ok = {b: r for b, r in rows.items() if r.get("samples_per_s")}
         if 1 in ok and len(ok) > 1:
             top = max(ok)
@@ -376,8 +412,9 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
 @click.option("--rss-preset", default="tiny", show_default=True, help="Generator preset for (d).")
 @click.option("--rss-domains", default="rgb", show_default=True, help="Domains for (d).")
 @click.option("--real-size", is_flag=True,
-              help="(r): compute-only samples/s and peak RSS on CPU of --real-presets (random weights, default tap, "
-                   "anchors of --real-domains) at each of --real-batches, each in a fresh subprocess.")
+              help="(r): compute-only samples/s and peak RSS (and GPU memory with --device cuda) of --real-presets "
+                   "(random weights, default tap, anchors of --real-domains) at each of --real-batches, each in a "
+                   "fresh subprocess.")
 @click.option("--real-presets", default="ffhq256,ffhq1024", show_default=True,
               help="Presets of (r); any StyleGAN2 preset name (tiny for a quick check).")
 @click.option("--real-batches", default="1,8,32", show_default=True, help="Batches of (r).")
@@ -391,10 +428,14 @@ def run_real_size(tmp: Path, presets: list[str], batch_list: list[int], n_per: i
               help="keep: freed large blocks stay in the heap, as every synthgen command sets it "
                    "(synthgen/allocator.py); glibc: the C library's defaults, to measure what that costs.")
 @click.option("--real-child", default=None, hidden=True, help="Internal: one (r) configuration, as JSON.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where every part runs: cpu, cuda or cuda:N (the probe then multiplies on that GPU).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
+              help="Compute dtype of generator and heads (autocast, as `synthgen sample --dtype`) and of the probe.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the numbers here.")
 def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_level, threads, repeats, probe_size,
          probe_repeats, g_batches, head_batches, rss_n, rss_preset, rss_domains, real_size, real_presets, real_batches,
-         real_n, real_domains, real_sampler, malloc, real_child, json_out) -> None:
+         real_n, real_domains, real_sampler, malloc, real_child, device, dtype, json_out) -> None:
     """Measure compute-only, end-to-end and naive sampling throughput, FLOPs against a matmul roofline,
     the generator and heads alone, and peak RSS."""
     if malloc == "keep":
@@ -405,13 +446,13 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
         torch.set_num_threads(threads)
     names = [d for d in domains.split(",") if d]
     results: dict = {"preset": preset if world == "random" else None, "world": world, "domains": names,
-                     "batch_size": batch_size, "workers": workers,
+                     "batch_size": batch_size, "workers": workers, "device": device, "dtype": dtype,
                      "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     peak = None
     if probe_repeats:
-        results["probe"] = probe = matmul_peak(probe_size, probe_repeats)
+        results["probe"] = probe = matmul_peak(probe_size, probe_repeats, device, dtype)
         peak = probe["peak_gflops"]
-        click.echo(f"roofline peak: {peak:.1f} GFLOP/s ({probe_size}x{probe_size} fp32 matmul, best of "
+        click.echo(f"roofline peak: {peak:.1f} GFLOP/s ({probe_size}x{probe_size} {dtype} matmul on {device}, best of "
                    f"{probe_repeats}, {probe['torch_threads']} torch threads; runs {probe['runs_gflops']})")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -422,14 +463,20 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
             gen_path, anchors = world_files(tmp, world, preset, names)
             cfg = SampleConfig(out_dir=tmp / "out", generator=str(gen_path), anchors_dir=str(anchors),
                                domains=tuple(names), n_samples=n_samples, shard_size=min(1000, n_samples),
-                               batch_size=batch_size, workers=workers, png_level=png_level, device="cpu",
-                               show_progress=False)
+                               batch_size=batch_size, workers=workers, png_level=png_level, device=device,
+                               dtype=dtype, show_progress=False)
             prep = prepare(cfg, "bench")
             results["generator"] = {"path": str(gen_path), "anchors": str(anchors), **prep.generator.describe()}
             run_throughput(cfg, prep, n_samples, n_naive, repeats, tmp, results)
             results["flops"] = profile_flops(cfg, prep)
             echo_roofline(results["flops"], peak, results)
-            results["timings"] = time_parts(cfg, prep, parse_ints(g_batches), parse_ints(head_batches), repeats)
+            results["timings"] = timings = time_parts(cfg, prep, parse_ints(g_batches), parse_ints(head_batches),
+                                                      repeats)
+            g_alone = timings["generator"].get(batch_size)
+            if g_alone:  # what the issue's GPU target compares: the pipeline against G's own pace
+                results["b_over_generator_only"] = results["b_end_to_end_samples_per_s"] / g_alone["samples_per_s"]
+                click.echo(f"(b) end to end / generator only at batch {batch_size}: "
+                           f"{results['b_over_generator_only']:.2f}")
             del prep
         if rss_n:
             rss_names = [d for d in rss_domains.split(",") if d]
@@ -438,7 +485,7 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
             for n in [int(v) for v in rss_n.split(",")]:
                 mb, seconds = peak_rss_mb([
                     "sample", "--generator", str(gen_rss), "--anchors", str(anchors_rss), "--domains", rss_domains,
-                    "--num-samples", str(n), "--out", str(tmp / f"rss{n}"), "--device", "cpu", "--no-progress",
+                    "--num-samples", str(n), "--out", str(tmp / f"rss{n}"), "--device", device, "--dtype", dtype, "--no-progress",
                     "--batch-size", str(batch_size), "--workers", str(workers),
                 ])
                 results["rss"][n] = {"peak_rss_mb": round(mb, 1), "seconds": round(seconds, 1)}
@@ -446,7 +493,7 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
         if real_size:
             presets = [p for p in real_presets.split(",") if p]
             results["real_size"] = run_real_size(tmp, presets, parse_ints(real_batches), real_n, real_domains,
-                                                 threads, real_sampler, malloc)
+                                                 threads, real_sampler, malloc, device, dtype)
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n")
 

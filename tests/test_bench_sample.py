@@ -39,6 +39,24 @@ def test_world_folder_flops_roofline_and_part_timings(bench, world, tmp_path):
     assert set(timings["generator"]) == {"1", "8"} and timings["g_batch8_over_batch1"] > 0
     assert set(timings["heads"]["landmark"]) == {"8"}
     assert "roofline peak:" in result.output and "G batch 8 / batch 1:" in result.output
+    # (b) against the generator alone at (b)'s batch: the GPU target's ratio
+    assert numbers["b_over_generator_only"] == pytest.approx(
+        numbers["b_end_to_end_samples_per_s"] / timings["generator"]["8"]["samples_per_s"])
+
+
+def test_bfloat16_probe_and_parts_run_in_that_dtype(bench, world, tmp_path):
+    gen_path, _ = world
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(bench.main, [
+        "--world", str(gen_path.parent), "--domains", "rgb,seg", "--n", "8", "--n-naive", "1", "--batch-size", "8",
+        "--workers", "0", "--repeats", "1", "--probe-size", "64", "--probe-repeats", "1", "--g-batches", "8",
+        "--head-batches", "", "--dtype", "bfloat16", "--json-out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(out.read_text())
+    assert numbers["probe"]["dtype"] == "bfloat16" and numbers["probe"]["peak_gflops"] > 0
+    assert numbers["a_compute_samples_per_s"] > 0 and numbers["b_over_generator_only"] > 0
+    assert "bfloat16 matmul on cpu" in result.output
 
 
 def test_unknown_world_folder_is_one_line(bench, tmp_path):
@@ -51,10 +69,11 @@ def test_real_size_runs_each_config_in_its_own_process(bench, tmp_path):
     out = tmp_path / "real.json"
     result = CliRunner().invoke(bench.main, [
         "--n", "0", "--probe-repeats", "0", "--real-size", "--real-presets", "tiny", "--real-batches", "1",
-        "--real-n", "1", "--real-domains", "rgb,seg", "--json-out", str(out),
+        "--real-n", "1", "--real-domains", "rgb,seg", "--dtype", "bfloat16", "--json-out", str(out),
     ])
     assert result.exit_code == 0, result.output
     row = json.loads(out.read_text())["real_size"]["presets"]["tiny"]["1"]
     assert row["status"] == 0 and row["samples"] == 1 and row["samples_per_s"] > 0
+    assert (row["device"], row["dtype"]) == ("cpu", "bfloat16")  # the child's sampler ran in the asked dtype
     # The peak is read from the parent (os.wait4), the loaded size in the child, each rounded.
     assert row["peak_rss_mb"] >= row["rss_after_load_mb"] - 1 > 0

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The GPU rows of the sampling benchmark (docs/sampling.md, "Benchmark") in one run that fits
+# a short lease of one GPU: about 6-9 minutes on one H100/H200, each part under its own
+# timeout so a slow part cannot starve the others. Runs from a source checkout with the
+# machine's own python3 and torch (nothing installed: PYTHONPATH is the checkout).
+#
+#   bash scripts/device_bench_sample.sh            # numbers in $OUT (default out/device_bench)
+#
+# 1. the shipped world on the GPU, fp32 then bf16: (a) compute only, (b) end to end with the
+#    encode threads, (c) the naive loop, G alone at batch 1..64, the heads alone;
+# 2. ffhq256 with random weights and rgb + seg + sketch + landmark heads in bf16: (b) end to
+#    end against the generator alone at the same batch (the target: >= 0.9);
+# 3. ffhq256 and ffhq1024 compute only in bf16 at batch 1, 8, 32, each in its own process,
+#    with the GPU's peak memory.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/device_bench}
+PY=${PYTHON:-python3}
+WORKERS=${WORKERS:-$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))}  # encode threads; two cores for the device loop
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+BENCH="$PY scripts/bench_sample.py --device ${DEVICE:-cuda}"
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; $PY -c "import torch; print('torch', torch.__version__)"; } \
+  > "$OUT/machine.txt" 2>&1
+
+part() {  # part NAME SECONDS ARGS...: one bench run, its log and JSON under $OUT
+  local name=$1 seconds=$2; shift 2
+  echo "== $name"
+  timeout "$seconds" $BENCH "$@" --json-out "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+  echo "   exit $? ($(grep -E '^\(b\) end to end / generator only|^roofline [0-9]|^real size' "$OUT/$name.log" | tr '\n' ' '))"
+}
+
+SHIPPED="--world domains --domains rgb,seg,sketch,landmark --n 4096 --n-naive 64 --batch-size 64 --workers $WORKERS
+  --g-batches 1,8,32,64 --head-batches 64 --probe-size 8192"
+part shipped_fp32 120 $SHIPPED
+part shipped_bf16 120 $SHIPPED --dtype bfloat16
+part ffhq256_bf16 150 --preset ffhq256 --domains rgb,seg,sketch,landmark --dtype bfloat16 --n 1024 --n-naive 8 \
+  --batch-size 32 --workers "$WORKERS" --g-batches 1,32 --head-batches 32 --probe-size 8192
+part real_bf16 150 --n 0 --probe-repeats 0 --real-size --real-presets ffhq256,ffhq1024 --real-batches 1,8,32 \
+  --dtype bfloat16
