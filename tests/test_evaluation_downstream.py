@@ -84,6 +84,7 @@ def test_teacher_arm_relabels_the_synthetic_photos(folders, tmp_path):
     result = run_downstream(synthetic=folders["bad"], teacher=path, **kwargs)
     assert result["miou_teacher"] > result["miou_synthetic"]
     assert result["ratio_to_teacher"] == pytest.approx(result["miou_synthetic"] / result["miou_teacher"])
+    assert result["ratio_teacher_to_real"] == pytest.approx(result["miou_teacher"] / result["miou_real"])
     assert result["miou_real"] == run_downstream(synthetic=folders["bad"], **kwargs)["miou_real"]
     text = format_downstream(result)
     assert "ratio mIoU synthetic / teacher" in text and "teacher" in text.splitlines()[1]

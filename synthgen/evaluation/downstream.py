@@ -68,15 +68,13 @@ def run_downstream(
     for name, pairs in train_sets.items():
         model, facts = train_segmenter(pairs, config, model_config, progress=progress, desc=f"train on {name}")
         result[name] = {**evaluate_segmenter(model, test_pairs).report(), "train_seconds": facts["seconds"]}
-    result["miou_synthetic"] = result["synthetic"]["miou"]
-    if real is not None:
-        real_miou = result["miou_real"] = result["real"]["miou"]
-        result["ratio"] = _ratio(result["miou_synthetic"], real_miou)
-    if judge is not None:
-        teacher_miou = result["miou_teacher"] = result["teacher"]["miou"]
-        result["ratio_to_teacher"] = _ratio(result["miou_synthetic"], teacher_miou)
-        if real is not None:
-            result["ratio_teacher_to_real"] = _ratio(teacher_miou, real_miou)
+    for name in train_sets:
+        result[f"miou_{name}"] = result[name]["miou"]
+    # Each ratio whose two nets were trained: synthetic / real, synthetic / teacher, teacher / real.
+    for key, num, den in (("ratio", "synthetic", "real"), ("ratio_to_teacher", "synthetic", "teacher"),
+                          ("ratio_teacher_to_real", "teacher", "real")):
+        if num in train_sets and den in train_sets:
+            result[key] = _ratio(result[f"miou_{num}"], result[f"miou_{den}"])
     return result
 
 
