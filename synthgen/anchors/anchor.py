@@ -19,6 +19,8 @@ from torch import nn
 
 from synthgen import __version__
 from synthgen.anchors.encoder import Encoder, EncoderConfig
+from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
+from synthgen.anchors.photo_refinement import PhotoRefinement, refine_logits
 from synthgen.anchors.regressor import Regressor, RegressorConfig, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, DomainSpecError
 from synthgen.atomic_files import atomic_write
@@ -90,8 +92,19 @@ class Anchor(nn.Module):
         return generator.w_avg
 
     def regress(self, synthesis: Synthesis) -> torch.Tensor:
-        """One generator pass -> raw domain output (B, out_channels, S, S)."""
-        return mean_of_heads(self.regress_heads(synthesis))
+        """One generator pass -> raw domain output (B, out_channels, S, S); for a mask anchor
+        with a photo refinement (photo_refinement.py), logits refined on G's photo."""
+        raw = mean_of_heads(self.regress_heads(synthesis))
+        refinement = self.photo_refinement
+        if refinement is not None:
+            raw = refine_logits(raw, synthesis.photo(self.size), refinement)
+        return raw
+
+    @property
+    def photo_refinement(self) -> PhotoRefinement | None:
+        """The PhotoRefinement recorded in this anchor's metadata, or None."""
+        record = self.metadata.get(REFINEMENT_KEY)
+        return None if record is None else PhotoRefinement.from_dict(record)
 
     def regress_heads(self, synthesis: Synthesis, detach_finest: bool = False) -> list[torch.Tensor]:
         """Each regressor head's raw output (fit trains each on its own loss); `regress` is their mean."""

@@ -53,6 +53,11 @@ def _user_errors():
 @click.option("--calibration-latents", type=click.IntRange(min=0), default=_fit_default("calibration_latents"), show_default=True,
               help="Masks: after the fit, lower each class the regressor over-draws on this many sampled latents to "
                    "its pixel share in the domain's files (a logit offset in the anchor file; 0 = off).")
+@click.option("--photo-refine/--no-photo-refine", default=_fit_default("photo_refine"), show_default=True,
+              help="Masks: record in the anchor file a refinement of the large classes (those part alignment leaves "
+                   "alone: skin, hair, background, ...) on G's photo, applied wherever the anchor labels a generator "
+                   "pass (sample, translate, eval): a few mean-field steps of a CRF whose kernel compares the photo's "
+                   "colours in a 7x7 window; the small parts stay as the regressor draws them.")
 @click.option("--critic-r1", type=click.FloatRange(min=0), default=_fit_default("critic_r1"), show_default=True,
               help="R1 penalty weight of the realism critic on the domain's files.")
 @click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,

@@ -24,6 +24,8 @@ from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
+from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
+from synthgen.anchors.photo_refinement import large_class_refinement
 from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
     latent_loss, prior_matching_loss, reconstruction_loss,
@@ -90,6 +92,8 @@ class FitConfig:
     progress: bool = free_on_resume(True)  # tqdm bar
     # masks: sampled latents on which over-drawn classes are brought down to their share of the files (0 = off)
     calibration_latents: int = free_on_resume(256)
+    # masks: record a refinement of the large classes on G's photo in the anchor file (photo_refinement.py)
+    photo_refine: bool = free_on_resume(False)
     store_dtype: str = free_on_resume("float32")  # dtype of the anchor file's weights ("float16" halves it)
 
 
@@ -131,6 +135,8 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
         raise FitError(f"--class-balance weights mask classes; domain {spec.name!r} is a {spec.kind} domain")
     if cfg.align_radius and spec.kind != "mask":
         raise FitError(f"--align-radius moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
+    if cfg.photo_refine and spec.kind != "mask":
+        raise FitError(f"--photo-refine refines mask classes; domain {spec.name!r} is a {spec.kind} domain (leave it off)")
     if device == "cpu" and cfg.mixed_precision == "fp16":
         raise FitError("fp16 mixed precision needs a GPU; use --mixed-precision bf16 or no on CPU")
     if cfg.latent_space == "z" and generator.latent_kind != "w+":
@@ -477,6 +483,8 @@ class _Fit:
             self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
             if self.spec.kind == "mask" and cfg.calibration_latents > 0:
                 self._calibrate()
+            if cfg.photo_refine:  # after the calibration, which reads the regressor itself
+                self.anchor.metadata[REFINEMENT_KEY] = large_class_refinement(self._class_counts()).to_dict()
             save_anchor(self.anchor, self.out, store_dtype=self.cfg.store_dtype)
         acc.wait_for_everyone()
         return self.out
