@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from _anchor_data import write_images, write_masks
-from synthgen.anchors.anchor import load_anchor, save_anchor
+from synthgen.anchors.anchor import AnchorFileError, load_anchor, save_anchor
 from synthgen.anchors.fit import FitError, fit
 from synthgen.anchors.photo_refinement import PhotoRefinement, large_class_refinement, refine_logits
 from synthgen.generators.presets import build_generator
@@ -70,6 +70,11 @@ def test_fit_records_the_refinement_and_the_anchor_applies_it(tmp_path, gen):
         assert torch.equal(anchor.regress(syn), refine_logits(plain, syn.photo(anchor.size), ref))
     save_anchor(anchor, tmp_path / "copy.safetensors")
     assert load_anchor(tmp_path / "copy.safetensors").photo_refinement == ref  # survives a round trip
+    for bad in ({**ref.to_dict(), "classes": [0, 19]}, {"classes": [0, 1], "kernel": "huge"}):
+        anchor.metadata["photo_refinement"] = bad
+        save_anchor(anchor, tmp_path / "bad.safetensors")
+        with pytest.raises(AnchorFileError, match="photo_refinement"):  # refused at load, not mid-run
+            load_anchor(tmp_path / "bad.safetensors")
     without = load_anchor(fit("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "r2", **opts))
     assert without.photo_refinement is None
 

@@ -272,4 +272,19 @@ def load_anchor(path: str | Path, generator: FrozenGenerator | None = None, fing
             raise AnchorFileError(f"{path}: {exc}") from None
     anchor = Anchor(spec, encoder, regressor, gen_fp, size, metadata=extra, tap=tap)
     anchor.metadata["synthgen_version"] = meta.get("synthgen_version")
+    _check_photo_refinement(path, anchor)
     return anchor.eval()
+
+
+def _check_photo_refinement(path: Path, anchor: Anchor) -> None:
+    """A photo refinement record that cannot be applied is refused at load, not mid-run."""
+    try:
+        refinement = anchor.photo_refinement
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnchorFileError(f"{path}: unreadable {REFINEMENT_KEY} record ({exc}); fit the anchor again") from None
+    if refinement is None:
+        return
+    k = anchor.spec.num_classes if anchor.spec.kind == "mask" else 0
+    if not refinement.classes or not all(0 <= c < k for c in refinement.classes) or refinement.radius < 1:
+        raise AnchorFileError(f"{path}: its {REFINEMENT_KEY} record names classes {list(refinement.classes)} or radius "
+                              f"{refinement.radius}, but the {anchor.spec.kind} domain has {k} classes; fit the anchor again")

@@ -24,12 +24,12 @@ from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
-from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
-from synthgen.anchors.photo_refinement import large_class_refinement
 from synthgen.anchors.losses import (
     LossWeights, class_balance_weights, d_logistic_loss, default_weights, g_nonsaturating_loss, latent_cycle_loss,
     latent_loss, prior_matching_loss, reconstruction_loss,
 )
+from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
+from synthgen.anchors.photo_refinement import large_class_refinement
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
