@@ -21,14 +21,19 @@ mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 BENCH="$PY scripts/bench_sample.py --device ${DEVICE:-cuda}"
 
+# Five files in all (a device lease brings back at most eight): bench.log and one JSON per part.
+LOG="$OUT/bench.log"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; $PY -c "import torch; print('torch', torch.__version__)"; } \
-  > "$OUT/machine.txt" 2>&1
+  > "$LOG" 2>&1
 
-part() {  # part NAME SECONDS ARGS...: one bench run, its log and JSON under $OUT
+part() {  # part NAME SECONDS ARGS...: one bench run; its output appended to bench.log, its numbers in NAME.json
   local name=$1 seconds=$2; shift 2
-  echo "== $name"
-  timeout "$seconds" $BENCH "$@" --json-out "$OUT/$name.json" > "$OUT/$name.log" 2>&1
-  echo "   exit $? ($(grep -E '^\(b\) end to end / generator only|^roofline [0-9]|^real size' "$OUT/$name.log" | tr '\n' ' '))"
+  echo "== $name" | tee -a "$LOG"
+  timeout "$seconds" $BENCH "$@" --json-out "$OUT/$name.json" > "$OUT/.part.log" 2>&1
+  local status=$?
+  cat "$OUT/.part.log" >> "$LOG"
+  echo "   exit $status ($(grep -E '^\(b\) end to end / generator only|^roofline [0-9]|^real size' "$OUT/.part.log" | tr '\n' ' '))"
+  rm -f "$OUT/.part.log"
 }
 
 SHIPPED="--world domains --domains rgb,seg,sketch,landmark --n 4096 --n-naive 64 --batch-size 64 --workers $WORKERS
