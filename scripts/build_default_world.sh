@@ -44,6 +44,9 @@ REFINE_NOISE=${REFINE_NOISE:-0 0 2 2 2}
 REFINE_ALIGN=${REFINE_ALIGN:-0 0 0 0 2}
 REFINE_ALIGN_START=${REFINE_ALIGN_START:-0 0 0 0 0}
 REFINE_FINEST=${REFINE_FINEST:-0 0 0 0 0}
+# Mask domains whose final anchor records the photo refinement of its large classes (fit
+# --photo-refine, docs/anchors.md "Photo refinement"; measured on validation, not shipped: none).
+PHOTO_REFINE_DOMAINS=${PHOTO_REFINE_DOMAINS:-}
 N_ANCHOR=${N_ANCHOR:-5000}
 # retarget: each shipped anchor warm-starts a fit on NEW_GENERATOR (same shapes) with its own
 # anchoring (a refined domain: its refine terms and last feature noise), calibrated as fit does.
@@ -67,6 +70,9 @@ anchoring_of() {
   case " $PYRAMID_DOMAINS " in *" $1 "*) echo "$FIT_ANCHORING --feature-tap pyramid";; *) echo "$FIT_ANCHORING";; esac
 }
 
+photo_flag() {  # PHOTO_REFINE_DOMAINS -> fit's flag
+  case " $PHOTO_REFINE_DOMAINS " in *" $1 "*) echo "--photo-refine";; esac
+}
 finest_flag() {  # REFINE_FINEST's 0/1 -> fit's flag
   [ "$1" = 1 ] && echo --finest-head || true
 }
@@ -114,7 +120,7 @@ for stage in $stages; do
         noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); starts=($REFINE_ALIGN_START); finests=($REFINE_FINEST)
         for steps in "$@"; do
           k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; finish="--calibration-latents 0"
-          [ "$k" = "$#" ] && out=domains/$d.safetensors && finish="--store-dtype float16"  # calibrated, shipped
+          [ "$k" = "$#" ] && out=domains/$d.safetensors && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
           $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
             $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
@@ -138,7 +144,7 @@ for stage in $stages; do
         extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
         --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" --batch-size "$FIT_BATCH" \
-        --lr "$FIT_LR" $(anchoring_of $d) $extra --init-from domains/$d.safetensors --store-dtype float16 \
+        --lr "$FIT_LR" $(anchoring_of $d) $extra $(photo_flag $d) --init-from domains/$d.safetensors --store-dtype float16 \
         --no-progress > "$RUNS/retarget-$d.log" 2>&1 &
       running=$((running + 1)); [ $((running % 2)) = 0 ] && wait
     done
