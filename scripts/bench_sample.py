@@ -45,6 +45,7 @@ import click
 import torch
 
 from synthgen.allocator import keep_freed_memory
+from synthgen.sample.sampler import compute_mode
 
 REAL_DOMAINS = "rgb,seg,sketch,landmark"
 
@@ -53,18 +54,6 @@ def synchronize() -> None:
     """Wait for queued GPU work, so a wall-clock timing covers it (no-op on CPU)."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
-
-
-def compute_mode(device: torch.device | str, dtype: str):
-    """inference_mode + the autocast `synthgen sample --dtype` runs under (sampler.compute_block)."""
-    from contextlib import ExitStack
-
-    from synthgen.sample.sampler import DTYPES
-
-    stack = ExitStack()
-    stack.enter_context(torch.inference_mode())
-    stack.enter_context(torch.autocast(torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "float32"))
-    return stack
 
 
 def build_world(folder: Path, preset: str, domains: list[str]) -> tuple[Path, Path]:

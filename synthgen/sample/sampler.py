@@ -45,6 +45,14 @@ STYLE_MIX_CHOICE_STREAM = 3  # whether sample i mixes, and from which layer
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+@contextlib.contextmanager
+def compute_mode(device: torch.device | str, dtype: str):
+    """How a block is computed: inference mode, under the autocast of `--dtype` (none for float32)."""
+    autocast = torch.autocast(torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "float32")
+    with torch.inference_mode(), autocast:
+        yield
+
+
 class SampleSetupError(UserError):
     """Options that cannot make a dataset (missing generator or anchor, bad domain, ...)."""
 
@@ -189,9 +197,7 @@ def compute_batch(generator: Any, heads: Sequence[DomainHead], indices: Sequence
 def compute_block(generator: Any, heads: Sequence[DomainHead], indices: Sequence[int], cfg: SampleConfig,
                   shard: int) -> list[SampleArrays]:
     """One generator pass over exactly these indices (the caller keeps their number fixed)."""
-    device = generator.w_avg.device
-    autocast = torch.autocast(device.type, dtype=DTYPES[cfg.dtype], enabled=cfg.dtype != "float32")
-    with torch.inference_mode(), autocast:
+    with compute_mode(generator.w_avg.device, cfg.dtype):
         latents, layers = batch_latents(generator, indices, cfg)
         decoded, scores = {}, {}
         for out in run_heads(generator, latents, heads):  # the one generator pass every domain shares
