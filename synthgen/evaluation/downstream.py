@@ -21,6 +21,11 @@ from synthgen.evaluation.segmenter import SegmenterConfig, predict
 from synthgen.evaluation.train_segmenter import TrainConfig, evaluate_segmenter, train_segmenter
 
 
+# (result key, numerator arm, denominator arm) of every ratio, in the order they are printed.
+RATIOS = (("ratio", "synthetic", "real"), ("ratio_to_teacher", "synthetic", "teacher"),
+          ("ratio_teacher_to_real", "teacher", "real"))
+
+
 def run_downstream(
     *,
     synthetic: str | Path,
@@ -70,9 +75,7 @@ def run_downstream(
         result[name] = {**evaluate_segmenter(model, test_pairs).report(), "train_seconds": facts["seconds"]}
     for name in train_sets:
         result[f"miou_{name}"] = result[name]["miou"]
-    # Each ratio whose two nets were trained: synthetic / real, synthetic / teacher, teacher / real.
-    for key, num, den in (("ratio", "synthetic", "real"), ("ratio_to_teacher", "synthetic", "teacher"),
-                          ("ratio_teacher_to_real", "teacher", "real")):
+    for key, num, den in RATIOS:  # each ratio whose two nets were trained
         if num in train_sets and den in train_sets:
             result[key] = _ratio(result[f"miou_{num}"], result[f"miou_{den}"])
     return result
@@ -105,11 +108,6 @@ def format_downstream(result: dict) -> str:
     header = (f"downstream segmentation, N = {result['n']} train pairs each, {result['steps']} steps, "
               f"batch {result['batch_size']}, seed {result['seed']}, {result['test_pairs']} test pairs")
     table = format_table(["class", *arms], rows)
-    lines = [header, table]
-    if "real" in result:
-        lines.append(f"ratio mIoU synthetic / real: {result['ratio']:.4f}")
-    if "teacher" in result:
-        lines.append(f"ratio mIoU synthetic / teacher: {result['ratio_to_teacher']:.4f}")
-        if "real" in result:
-            lines.append(f"ratio mIoU teacher / real: {result['ratio_teacher_to_real']:.4f}")
+    ratios = [f"ratio mIoU {num} / {den}: {result[key]:.4f}" for key, num, den in RATIOS if key in result]
+    lines = [header, table, *ratios]
     return "\n".join(lines)
