@@ -19,7 +19,9 @@ FIT_STEPS=${FIT_STEPS:-3000}
 FIT_BATCH=${FIT_BATCH:-16}
 FIT_LR=${FIT_LR:-5e-4}
 # The built-in anchors land in z through G's frozen mapping, spread over the prior, with a
-# BatchNorm-free regressor (docs/anchors.md, "Anchoring a small generator").
+# BatchNorm-free regressor (docs/anchors.md, "Anchoring a small generator"). Every fit below
+# states its anchoring on top of --recipe paper, as the shipped anchors were made before fit's
+# default became the one-run `sampling` recipe (docs/anchors.md, "Recipes").
 FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-batch-norm}
 # The rgb anchor is an encoder only: no regressor is trained at its latents, so it inverts
 # photos in w+, which reconstructs them far better than one z (EVAL.md).
@@ -107,7 +109,7 @@ for stage in $stages; do
     ;;
   anchors)  # independent of each other: run side by side
     for d in rgb seg sketch landmark; do
-      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+      $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
         --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) $(first_fit_calibration $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
@@ -121,7 +123,7 @@ for stage in $stages; do
         for steps in "$@"; do
           k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; finish="--calibration-latents 0"
           [ "$k" = "$#" ] && out=domains/$d.safetensors && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
-          $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
+          $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
             $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
             --align-start "${starts[$((k - 1))]:-0}" $(finest_flag "${finests[$((k - 1))]:-0}") \
@@ -142,7 +144,7 @@ for stage in $stages; do
       case " $RETARGET_CYCLE_DOMAINS " in *" $d "*) extra="--lambda-cycle 1";; esac
       case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); finests=($REFINE_FINEST)
         extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
-      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
+      $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
         --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" --batch-size "$FIT_BATCH" \
         --lr "$FIT_LR" $(anchoring_of $d) $extra $(photo_flag $d) --init-from domains/$d.safetensors --store-dtype float16 \
         --no-progress > "$RUNS/retarget-$d.log" 2>&1 &

@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_keypoint_spec, write_keypoints, write_masks
 from synthgen.anchors.anchor import build_anchor, load_anchor
-from synthgen.anchors.fit import FitError, fit
+from paper_fit import fit
+from synthgen.anchors.fit import FitError
+from synthgen.anchors.fit import fit as fit_with_recipe
 from synthgen.cli import main
 from synthgen.generators import save_generator
 from synthgen.generators.presets import build_generator
@@ -193,6 +195,13 @@ def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
     fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=3, progress=False)
     assert [r["step"] for r in _stats(tmp_path / "r")] == [1, 2, 3]
+    # A run from before recipes ran with the paper's values; the default recipe differs, and the
+    # refusal says which recipe continues it.
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    del config["recipe"]
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FitError, match="add --recipe paper"):
+        fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=4, progress=False)
 
 
 def test_fit_with_a_finest_head_trains_both_heads_and_takes_a_one_head_anchors_head(tmp_path, gen):

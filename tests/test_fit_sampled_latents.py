@@ -8,7 +8,8 @@ import torch
 
 from _anchor_data import DOMAIN_KINDS, domain_of_kind, write_images, write_masks
 from synthgen.anchors.anchor import load_anchor
-from synthgen.anchors.fit import FitError, fit
+from paper_fit import fit
+from synthgen.anchors.fit import FitError
 from synthgen.anchors.fit import hard_decoded_input
 from synthgen.anchors.losses import class_balance_weights, latent_cycle_loss, reconstruction_loss
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss

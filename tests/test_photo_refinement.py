@@ -4,7 +4,8 @@ import torch
 
 from _anchor_data import write_images, write_masks
 from synthgen.anchors.anchor import AnchorFileError, load_anchor, save_anchor
-from synthgen.anchors.fit import FitError, fit
+from paper_fit import fit
+from synthgen.anchors.fit import FitError
 from synthgen.anchors.photo_refinement import PhotoRefinement, large_class_refinement, refine_logits
 from synthgen.generators.presets import build_generator
 

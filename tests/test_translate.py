@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from _anchor_data import write_images, write_keypoints, write_masks
-from synthgen.anchors.fit import fit
+from paper_fit import fit
 from synthgen.anchors.translate import TranslateError, mix_fine_styles, translate
 from synthgen.cli import main
 from synthgen.generators import save_generator

@@ -6,6 +6,8 @@ import click
 from synthgen.anchors.alignment import MOVABLE_MAX_SHARE
 from synthgen.anchors.encoder import LATENT_SPACES, TRUNKS
 from synthgen.anchors.fit import FitConfig
+from synthgen.anchors.recipes import RECIPES, option_default_help
+from synthgen.generators.base import DEFAULT_TAP
 from synthgen.defaults import default_of
 from synthgen.generators.stylegan2.frozen import EXTRA_TAP_LAYERS
 from synthgen.cli_options import InputPath, device_option
@@ -31,25 +33,29 @@ def _user_errors():
 @click.option("--generator", required=True, type=click.Path(), help="Generator checkpoint (synthgen .safetensors, rosinality .pt, NVIDIA .pkl, BigGAN folder).")
 @click.option("--out", required=True, type=click.Path(), help="Anchor file to write, e.g. anchors/seg.safetensors.")
 @click.option("--run-dir", type=click.Path(), default=None, help="Run folder (checkpoint, stats.jsonl, previews); default runs/fit-<out stem>. The same command resumes from it.")
+@click.option("--recipe", type=click.Choice(RECIPES), default=_fit_default("recipe"), show_default=True,
+              help="Where the anchoring options below that say 'recipe' take their value when not given: "
+                   "sampling = the anchoring measured on the built-in world's sampled labels; paper = the method's "
+                   "released settings. Options a domain or generator cannot use stay off (docs/anchors.md, \"Recipes\").")
 @click.option("--steps", type=click.IntRange(1), default=_fit_default("steps"), show_default=True, help="Optimisation steps.")
-@click.option("--batch-size", type=click.IntRange(1), default=_fit_default("batch_size"), show_default=True, help="Batch size per process.")
-@click.option("--lr", type=float, default=_fit_default("lr"), show_default=True, help="Adam learning rate of encoder and regressor.")
+@click.option("--batch-size", type=click.IntRange(1), default=_fit_default("batch_size"), help="Batch size per process. " + option_default_help("batch_size"))
+@click.option("--lr", type=float, default=_fit_default("lr"), help="Adam learning rate of encoder and regressor. " + option_default_help("lr"))
 @click.option("--lambda-rec", type=float, default=_fit_default("lambda_rec"), help="Reconstruction weight (default: the domain kind's preset).")
-@click.option("--lambda-prior", type=click.FloatRange(min=0), default=_fit_default("lambda_prior"), show_default=True,
+@click.option("--lambda-prior", type=click.FloatRange(min=0), default=_fit_default("lambda_prior"),
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "
-                   "regressor learns all of G's outputs, not one corner (0 = off).")
+                   "regressor learns all of G's outputs, not one corner (0 = off) " + option_default_help("lambda_prior"))
 @click.option("--lambda-latent", type=float, default=_fit_default("lambda_latent"), help="Weight of ||E(x) - w_avg|| (default: preset).")
-@click.option("--lambda-cycle", type=click.FloatRange(min=0), default=_fit_default("lambda_cycle"), show_default=True,
-              help="Weight of the sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z).")
+@click.option("--lambda-cycle", type=click.FloatRange(min=0), default=_fit_default("lambda_cycle"),
+              help="Weight of the sampled-latent cycle: E must re-find z's latents from R's decoded output on G(z) " + option_default_help("lambda_cycle"))
 @click.option("--cycle-trains-regressor/--cycle-trains-encoder-only", default=_fit_default("cycle_trains_regressor"), show_default=True,
               help="Let the cycle's gradient reach the regressor (straight through its hard decoded output), so R is "
                    "trained on the latents sample reads; default: the cycle trains the encoder only.")
 @click.option("--lambda-realism", type=click.FloatRange(min=0), default=_fit_default("lambda_realism"), show_default=True,
               help="Weight of the unpaired realism term: a small patch critic tells R's decoded output on sampled "
                    "latents from the domain's own files, and R learns to pass it (0 = off).")
-@click.option("--feature-noise", type=click.FloatRange(min=0), default=_fit_default("feature_noise"), show_default=True,
+@click.option("--feature-noise", type=click.FloatRange(min=0), default=_fit_default("feature_noise"),
               help="Training only: Gaussian noise, in units of each feature channel's std, on the features R reads at "
-                   "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off).")
+                   "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off) " + option_default_help("feature_noise"))
 @click.option("--calibration-latents", type=click.IntRange(min=0), default=_fit_default("calibration_latents"), show_default=True,
               help="Masks: after the fit, lower each class the regressor over-draws on this many sampled latents to "
                    "its pixel share in the domain's files (a logit offset in the anchor file; 0 = off).")
@@ -60,34 +66,35 @@ def _user_errors():
                    "colours in a 7x7 window; the small parts stay as the regressor draws them.")
 @click.option("--critic-r1", type=click.FloatRange(min=0), default=_fit_default("critic_r1"), show_default=True,
               help="R1 penalty weight of the realism critic on the domain's files.")
-@click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"), show_default=True,
-              help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt).")
+@click.option("--class-balance", type=click.FloatRange(min=0), default=_fit_default("class_balance"),
+              help="Masks: weight each class's cross-entropy by freq^-VALUE from the files (0: plain CE, 0.5: inverse sqrt) " + option_default_help("class_balance"))
 @click.option("--align-radius", type=click.IntRange(min=0), default=_fit_default("align_radius"), show_default=True,
               help=f"Masks: before the loss, move each small part of a file's mask (under {MOVABLE_MAX_SHARE:.0%} of the "
                    "files' pixels) by up to this many pixels onto where the regressor reads it, so a part G draws a little off its file's "
-                   "place is still learnt as that part (0 = off).")
-@click.option("--align-start", type=click.IntRange(min=0), default=_fit_default("align_start"), show_default=True,
-              help="Masks: the step from which --align-radius applies (a fresh regressor must first learn the parts).")
+                   "place is still learnt as that part (0 = off) " + option_default_help("align_radius"))
+@click.option("--align-start", type=click.IntRange(min=0), default=_fit_default("align_start"),
+              help="Masks: the step from which --align-radius applies (a fresh regressor must first learn the parts) " + option_default_help("align_start"))
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain; its generator or one of the same shapes, e.g. before fine-tuning); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")
 @click.option("--real-rgb", type=click.Path(), default=_fit_default("real_rgb"), help="Folder of real photos for the image discriminator (enables the adversarial loss).")
 @click.option("--size", type=click.IntRange(16), default=_fit_default("size"), help="Working side of encoder input and regressor output (default: generator resolution).")
 @click.option("--encoder", type=click.Choice(TRUNKS), default=_fit_default("encoder"), show_default=True, help="Encoder trunk.")
-@click.option("--latent-space", type=click.Choice(LATENT_SPACES), default=_fit_default("latent_space"), show_default=True,
+@click.option("--latent-space", type=click.Choice(LATENT_SPACES), default=_fit_default("latent_space"),
               help="Where the encoder lands: w+ (the paper: offsets from w_avg per layer) or z (one z through the "
-                   "generator's frozen mapping, which keeps encoded latents where G was trained; StyleGAN only).")
+                   "generator's frozen mapping, which keeps encoded latents where G was trained; StyleGAN only) " + option_default_help("latent_space"))
 @click.option("--regressor-widths", default=",".join(map(str, _fit_default("regressor_widths"))), show_default=True, callback=lambda c, p, v: _widths(v),
               help="Hidden 1x1 conv widths of the regressor, comma-separated; 'none' = a single linear 1x1 conv.")
-@click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=_fit_default("regressor_batch_norm"), show_default=True,
-              help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature differences.")
+@click.option("--regressor-batch-norm/--no-regressor-batch-norm", default=_fit_default("regressor_batch_norm"),
+              help="BatchNorm after each hidden regressor layer (the paper); off removes its amplification of tiny feature "
+                   "differences " + option_default_help("regressor_batch_norm"))
 @click.option("--finest-head/--no-finest-head", default=_fit_default("finest_head"), show_default=True,
               help="A second regressor head of the same widths reads only the tap's finest map (with --feature-tap pyramid: "
                    "the last conv), each head trained on its own loss (the finest head's does not reach the encoder); "
                    "the anchor outputs their mean.")
-@click.option("--feature-tap", type=click.Choice([_fit_default("feature_tap"), *EXTRA_TAP_LAYERS]), default=_fit_default("feature_tap"), show_default=True,
+@click.option("--feature-tap", type=click.Choice([DEFAULT_TAP, *EXTRA_TAP_LAYERS]), default=_fit_default("feature_tap"),
               help="Generator features the regressor reads: 'default' = the generator's tap (StyleGAN2: last conv); "
-                   "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked.")
+                   "'pyramid' = StyleGAN2's last conv of its three highest resolutions, resized and stacked " + option_default_help("feature_tap"))
 @click.option("--encoder-weights", type=InputPath(dir_okay=False), default=_fit_default("encoder_weights"), help="Local torchvision ResNet weights (.pth or .safetensors) to start the trunk from; never downloaded.")
 @click.option("--field", default=_fit_default("field"), help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=_fit_default("points_frame"), help="Keypoints: side of the image the coordinates refer to (default: --size).")

@@ -30,6 +30,7 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
 from synthgen.anchors.photo_refinement import large_class_refinement
+from synthgen.anchors.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, resolve_recipe
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
@@ -55,31 +56,33 @@ class FitConfig:
     """The options of a fit. A resumed run must share those not marked free_on_resume with the
     run it continues (RESUME_KEYS); the loss weights are compared as resolved (`weights`)."""
 
+    # None = the recipe's value (recipes.py: RECIPE_FIELDS), resolved for the domain and generator.
+    recipe: str = free_on_resume(DEFAULT_RECIPE)  # "sampling" or "paper"; a resumed run compares the resolved values
     steps: int = free_on_resume(3000)  # optimisation steps (paper: anchoring visible by 3k, details to 200k)
-    batch_size: int = 4  # per process, as released
-    lr: float = 1e-4  # Adam (paper)
+    batch_size: int | None = None  # per process (recipe: sampling 16, paper 4)
+    lr: float | None = None  # Adam (recipe: sampling 5e-4, paper 1e-4)
     lambda_rec: float | None = free_on_resume(None)  # None = the domain kind's preset (losses.PRESETS)
     lambda_latent: float | None = free_on_resume(None)
     lambda_adv: float | None = free_on_resume(None)  # > 0 needs real_rgb
-    lambda_prior: float = free_on_resume(0.0)  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
-    lambda_cycle: float = free_on_resume(0.0)  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
+    lambda_prior: float | None = free_on_resume(None)  # z latent space: weight of the batch prior-matching term (losses.prior_matching_loss)
+    lambda_cycle: float | None = free_on_resume(None)  # weight of the sampled-latent cycle: E(decode(R(G(z)))) -> z (losses.latent_cycle_loss)
     cycle_trains_regressor: bool = False  # the cycle's gradient reaches R too (straight through the hard decoding)
     lambda_realism: float = free_on_resume(0.0)  # weight of the unpaired realism term on R's decoded output at sampled latents (realism.py)
-    feature_noise: float = 0.0  # Gaussian noise, in units of each feature channel's std, on what R reads at E's latents
+    feature_noise: float | None = None  # Gaussian noise, in units of each feature channel's std, on what R reads at E's latents
     critic_r1: float = 0.001  # R1 weight of the realism critic (1 keeps a critic of one-hot masks at chance)
-    class_balance: float = 0.0  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
-    align_radius: int = free_on_resume(0)  # masks: move each small part of the target up to this many px onto R's output (alignment.py; 0 = off)
-    align_start: int = free_on_resume(0)  # the step from which part alignment is on (R must first know the parts' look)
+    class_balance: float | None = None  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
+    align_radius: int | None = free_on_resume(None)  # masks: move each small part of the target up to this many px onto R's output (alignment.py; 0 = off)
+    align_start: int | None = free_on_resume(None)  # the step from which part alignment is on (R must first know the parts' look)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
     encoder: str = "resnet18-small"  # encoder trunk (encoder.TRUNKS)
-    latent_space: str = "w+"  # "w+" (the paper) or "z": E predicts z and G's frozen mapping makes w (StyleGAN only)
+    latent_space: str | None = None  # "w+" (the paper) or "z": E predicts z and G's frozen mapping makes w (StyleGAN only)
     encoder_weights: str | None = None  # local torchvision ResNet weights to start the trunk from
     regressor_widths: tuple[int, ...] = PAPER_WIDTHS  # the paper's weak 1x1 head; () = one linear 1x1 conv
-    regressor_batch_norm: bool = True  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
+    regressor_batch_norm: bool | None = None  # the paper's BatchNorm in the regressor (False: no amplifier, see regressor.py)
     finest_head: bool = False  # a second regressor head on the tap's finest map; output = the mean of both (regressor.py)
-    feature_tap: str = DEFAULT_TAP  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
+    feature_tap: str | None = None  # generator tap R reads: "default" or "pyramid" (StyleGAN2, frozen.py)
     seed: int = 0  # initial weights and data order
     preview_every: int = free_on_resume(500)  # steps between preview grids (0 = only at the end)
     checkpoint_every: int = free_on_resume(500)  # steps between checkpoints (and always at the end)
@@ -115,6 +118,15 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
     if weights.adv > 0 and not cfg.real_rgb:
         raise FitError("lambda_adv > 0 needs real photos for the discriminator: pass --real-rgb DIR (or --lambda-adv 0)")
     return weights
+
+
+def with_recipe(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator) -> FitConfig:
+    """`cfg` with every option left unset (None) taken from its recipe for `spec` and `generator`."""
+    try:
+        values = resolve_recipe(cfg.recipe, spec, generator, {k: getattr(cfg, k) for k in RECIPE_FIELDS})
+    except ValueError as exc:
+        raise FitError(f"--recipe: {exc}") from None
+    return replace(cfg, **values)
 
 
 def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, device: str) -> None:
@@ -255,12 +267,13 @@ class _Fit:
     def __init__(self, domain, data, generator, out: Path, run_dir: Path, cfg: FitConfig):
         from accelerate import Accelerator
 
-        self.cfg, self.out, self.folder = cfg, out, RunFolder(run_dir)
-        self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
-        self.weights = resolve_weights(self.spec, cfg)
         from synthgen.generators import frozen_generator
 
+        self.out, self.folder = out, RunFolder(run_dir)
+        self.spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
         generator = frozen_generator(generator)  # on the CPU until Accelerate says where
+        self.cfg = cfg = with_recipe(cfg, self.spec, generator)
+        self.weights = resolve_weights(self.spec, cfg)
         device = resolve_device(cfg.device).type
         check_config(cfg, self.spec, generator, device)
         self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
@@ -355,7 +368,10 @@ class _Fit:
         try:
             self.folder.check_resume(self.resolved, RESUME_KEYS, upgrade=self._upgrade_old_config)
         except ResumeError as exc:
-            raise FitError(str(exc)) from None
+            old = self.folder.read_config() or {}
+            hint = "" if "recipe" in old else (
+                " (a run started before --recipe existed ran with what is now --recipe paper: add --recipe paper)")
+            raise FitError(f"{exc}{hint}") from None
         ckpt = self.folder.read_checkpoint()
         state = ckpt["anchor"]
         self.anchor.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
@@ -571,8 +587,8 @@ class _Fit:
         keys = [k for k in (tail[0] if tail else {}) if k != "step"]
         final = {k: float(np.mean([r[k] for r in tail])) for k in keys}
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
-                "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "lr", "batch_size", "seed",
-                                                           "real_rgb", "world_size")}}
+                "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "recipe", *RECIPE_FIELDS,
+                                                           "seed", "real_rgb", "world_size")}}
 
 
 def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
