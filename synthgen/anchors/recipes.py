@@ -20,17 +20,17 @@ from typing import Any
 
 from synthgen.anchors.spec import DomainSpec
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator
+from synthgen.generators.stylegan2.frozen import PYRAMID_TAP
 
 SAMPLING, PAPER = "sampling", "paper"
 RECIPES = (SAMPLING, PAPER)
 DEFAULT_RECIPE = SAMPLING
-MULTI_RESOLUTION_TAP = "pyramid"
 
 # The options a recipe sets (FitConfig fields whose default is None: "the recipe's"), and
 # their values where the domain and the generator can use them.
 VALUES = {
     SAMPLING: dict(batch_size=16, lr=5e-4, latent_space="z", lambda_prior=3.0, regressor_batch_norm=False,
-                   feature_tap=MULTI_RESOLUTION_TAP, lambda_cycle=1.0, feature_noise=2.0, class_balance=0.5,
+                   feature_tap=PYRAMID_TAP, lambda_cycle=1.0, feature_noise=2.0, class_balance=0.5,
                    align_radius=2, align_start=500),
     PAPER: dict(batch_size=4, lr=1e-4, latent_space="w+", lambda_prior=0.0, regressor_batch_norm=True,
                 feature_tap=DEFAULT_TAP, lambda_cycle=0.0, feature_noise=0.0, class_balance=0.0,

@@ -37,7 +37,8 @@ def pyramid_layers(cfg: StyleGAN2Config) -> list[int]:
 
 # Extra taps anchors may read: name -> the styled-conv layers it stacks (one table for the
 # offer, the channel count and the pass).
-EXTRA_TAP_LAYERS = {"pyramid": pyramid_layers}
+PYRAMID_TAP = "pyramid"
+EXTRA_TAP_LAYERS = {PYRAMID_TAP: pyramid_layers}
 
 
 def tap_layers(cfg: StyleGAN2Config, tap: str = "last", tap_resolution: int | None = None) -> list[int]:
