@@ -45,12 +45,17 @@ def _biggan_state(seed):
     return state
 
 
-@pytest.fixture
-def ckpt(tmp_path):
-    folder = tmp_path / "biggan"
-    folder.mkdir()
+def write_biggan_folder(folder):
+    """A random BigGAN-deep checkpoint folder in the published layout (weights + config.json)."""
+    folder.mkdir(parents=True)
     torch.save(biggan_state(), folder / "pytorch_model.bin")
     (folder / "config.json").write_text(json.dumps(CONF))
+    return folder
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    folder = write_biggan_folder(tmp_path / "biggan")
     (folder / "classes.txt").write_text("tench\ngoldfish\nwhite shark\ntiger shark\nhammerhead\n")
     return folder
 

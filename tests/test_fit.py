@@ -158,14 +158,10 @@ def test_z_latent_space_anchors_through_the_frozen_mapping(tmp_path, gen):
 
 
 def test_z_latent_space_needs_a_mapping_network(tmp_path):
-    from test_biggan import CONF, biggan_state
+    from test_biggan import write_biggan_folder
     from synthgen.generators import load_generator
 
-    folder = tmp_path / "biggan"
-    folder.mkdir()
-    torch.save(biggan_state(), folder / "pytorch_model.bin")
-    (folder / "config.json").write_text(json.dumps(CONF))
-    biggan = load_generator(folder)  # z-space: no mapping network to anchor through
+    biggan = load_generator(write_biggan_folder(tmp_path / "biggan"))  # z-space: no mapping network to anchor through
     with pytest.raises(FitError, match="mapping network"):
         fit("seg", write_masks(tmp_path / "d"), biggan, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
             steps=1, latent_space="z", progress=False)

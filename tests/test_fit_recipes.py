@@ -22,12 +22,9 @@ def stylegan():
 
 @pytest.fixture(scope="module")
 def biggan(tmp_path_factory):
-    from test_biggan import CONF, biggan_state
+    from test_biggan import write_biggan_folder
 
-    folder = tmp_path_factory.mktemp("biggan")
-    torch.save(biggan_state(), folder / "pytorch_model.bin")
-    (folder / "config.json").write_text(json.dumps(CONF))
-    return load_generator(folder)
+    return load_generator(write_biggan_folder(tmp_path_factory.mktemp("g") / "biggan"))
 
 
 def test_sampling_recipe_on_a_stylegan2_uses_every_term_its_domain_can(stylegan):
