@@ -1,4 +1,5 @@
 import hashlib
+import importlib
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ from synthgen.anchors.fit import fit as fit_with_recipe
 from synthgen.cli import main
 from synthgen.generators import save_generator
 from synthgen.generators.presets import build_generator
+from synthgen.schedules import cosine_lr
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,33 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, gen):
     a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert _stats(tmp_path / "r1") == _stats(tmp_path / "r2")
+
+
+def test_a_cosine_schedule_ends_at_lr_final_and_resumes_on_it(tmp_path, gen, monkeypatch):
+    fit_module = importlib.import_module("synthgen.anchors.fit")  # the module: synthgen.anchors.fit names the function
+
+    data = write_masks(tmp_path / "d")
+    opts = dict(batch_size=3, lr=1e-3, lr_final=1e-5, progress=False, preview_every=0, checkpoint_every=4)
+    full = fit("seg", data, gen, tmp_path / "full.safetensors", run_dir=tmp_path / "r1", steps=8, **opts)
+    rates = [r["lr"] for r in _stats(tmp_path / "r1")]
+    assert rates[0] == pytest.approx(1e-3) and rates == sorted(rates, reverse=True)
+    assert rates[-1] == pytest.approx(cosine_lr(7, 8, 1e-3, 1e-5)) and rates[-1] < 1e-4
+
+    def interrupted(step, *args):  # the run is stopped after its step-4 checkpoint
+        if step == 5:
+            raise KeyboardInterrupt
+        return cosine_lr(step, *args)
+
+    monkeypatch.setattr(fit_module, "cosine_lr", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8, **opts)
+    monkeypatch.undo()
+    resumed = fit("seg", data, gen, tmp_path / "half.safetensors", run_dir=tmp_path / "r2", steps=8, **opts)
+    assert [r["lr"] for r in _stats(tmp_path / "r2")] == rates  # the same schedule, continued
+    a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(FitError, match="different lr_final"):
+        fit("seg", data, gen, tmp_path / "c.safetensors", run_dir=tmp_path / "r2", steps=9, **{**opts, "lr_final": 1e-4})
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, gen):
@@ -198,6 +227,16 @@ def test_a_run_from_before_a_loss_term_existed_resumes(tmp_path, gen):
     (tmp_path / "r" / "config.json").write_text(json.dumps(config))
     with pytest.raises(FitError, match="add --recipe paper"):
         fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=4, progress=False)
+    # A run whose anchoring values the defaults no longer give (a recipe's values may change
+    # between versions) is refused with the flags that continue it, and continues with them.
+    fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "s", steps=1, feature_noise=0.5,
+                    regressor_batch_norm=True, calibration_latents=0, progress=False)
+    with pytest.raises(FitError, match=r"it ran with --regressor-batch-norm --feature-noise 0\.5: add them"):
+        fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "s", steps=2,
+                        calibration_latents=0, progress=False)
+    fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "s", steps=2, feature_noise=0.5,
+                    regressor_batch_norm=True, calibration_latents=0, progress=False)
+    assert [r["step"] for r in _stats(tmp_path / "s")] == [1, 2]
 
 
 def test_fit_with_a_finest_head_trains_both_heads_and_takes_a_one_head_anchors_head(tmp_path, gen):

@@ -29,7 +29,8 @@ def biggan(tmp_path_factory):
 
 def test_sampling_recipe_on_a_stylegan2_uses_every_term_its_domain_can(stylegan):
     seg = resolve_recipe("sampling", load_domain_spec("seg"), stylegan, {})
-    assert seg == VALUES["sampling"]  # a mask domain on a StyleGAN2: z + prior, pyramid, every term
+    # a mask domain on a StyleGAN2: z + prior, pyramid, every term but the cycle
+    assert seg == {**VALUES["sampling"], "lambda_cycle": 0.0}
     landmark = resolve_recipe("sampling", load_domain_spec("landmark"), stylegan, {})
     assert (landmark["latent_space"], landmark["feature_tap"], landmark["lambda_cycle"], landmark["feature_noise"]) \
         == ("z", "pyramid", 1.0, 2.0)
@@ -43,7 +44,7 @@ def test_sampling_recipe_on_biggan_leaves_off_what_it_lacks(biggan):
     seg = resolve_recipe("sampling", load_domain_spec("seg"), biggan, {})
     # no mapping network to land through and no multi-resolution tap; the terms stay
     assert (seg["latent_space"], seg["lambda_prior"], seg["feature_tap"]) == ("w+", 0.0, "default")
-    assert (seg["lambda_cycle"], seg["feature_noise"], seg["class_balance"], seg["align_radius"]) == (1.0, 2.0, 0.5, 2)
+    assert (seg["lambda_cycle"], seg["feature_noise"], seg["class_balance"], seg["align_radius"]) == (0.0, 2.0, 0.5, 2)
 
 
 def test_given_options_win_and_the_prior_follows_the_latent_space(stylegan):
@@ -62,19 +63,23 @@ def test_a_default_fit_records_its_recipe_and_builds_what_it_resolved(tmp_path, 
               calibration_latents=8, progress=False)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["recipe"] == "sampling"
-    assert {k: config[k] for k in RECIPE_FIELDS} == {**VALUES["sampling"], "batch_size": 4}
+    assert {k: config[k] for k in RECIPE_FIELDS} == {**VALUES["sampling"], "batch_size": 4, "lambda_cycle": 0.0}
     anchor = load_anchor(out, stylegan)
     assert anchor.encoder.cfg.latent_kind == "z" and anchor.tap == "pyramid"
     assert not anchor.regressor.cfg.batch_norm
     training = anchor.metadata["training"]
-    assert training["recipe"] == "sampling" and training["feature_noise"] == 2.0 and training["lambda_cycle"] == 1.0
+    assert training["recipe"] == "sampling" and training["feature_noise"] == 2.0 and training["lambda_cycle"] == 0.0
     rows = [json.loads(line) for line in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
-    assert {"cycle", "prior"} <= set(rows[-1])  # the terms ran
+    assert "prior" in rows[-1] and "cycle" not in rows[-1]  # the prior ran; the cycle is left off
     # BigGAN-deep takes the same path with what it has
     fit("seg", data, biggan, tmp_path / "b.safetensors", run_dir=tmp_path / "rb", steps=1, batch_size=2,
         calibration_latents=0, progress=False)
     config = json.loads((tmp_path / "rb" / "config.json").read_text())
-    assert (config["latent_space"], config["feature_tap"], config["lambda_cycle"]) == ("w+", "default", 1.0)
+    assert (config["latent_space"], config["feature_tap"], config["lambda_cycle"]) == ("w+", "default", 0.0)
+    # the cycle, left off by the recipe, still runs there when asked for
+    fit("seg", data, biggan, tmp_path / "c.safetensors", run_dir=tmp_path / "rc", steps=1, batch_size=2,
+        lambda_cycle=1.0, calibration_latents=0, progress=False)
+    assert "cycle" in json.loads((tmp_path / "rc" / "stats.jsonl").read_text().splitlines()[-1])
 
 
 def test_an_unknown_recipe_is_refused_in_one_line(tmp_path, stylegan):

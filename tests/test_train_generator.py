@@ -5,12 +5,13 @@ import torch
 from click.testing import CliRunner
 
 from synthgen.builtin.train_generator import (
-    GeneratorTrainConfig, GeneratorTrainer, cosine_lr, edge_l1, image_pyramid_l1, train_generator,
+    GeneratorTrainConfig, GeneratorTrainer, edge_l1, image_pyramid_l1, train_generator,
 )
 from synthgen.cli import main
 from synthgen.generators import load_generator
 from synthgen.generators.presets import PRESETS
 from synthgen.generators.stylegan2 import StyleGAN2Config
+from synthgen.schedules import cosine_lr
 
 SMALL = dict(preset="toyfaces32-test", batch_size=4, eval_every=3, eval_samples=4, checkpoint_every=2)
 

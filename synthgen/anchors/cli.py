@@ -40,6 +40,10 @@ def _user_errors():
 @click.option("--steps", type=click.IntRange(1), default=_fit_default("steps"), show_default=True, help="Optimisation steps.")
 @click.option("--batch-size", type=click.IntRange(1), default=_fit_default("batch_size"), help="Batch size per process. " + option_default_help("batch_size"))
 @click.option("--lr", type=float, default=_fit_default("lr"), help="Adam learning rate of encoder and regressor. " + option_default_help("lr"))
+@click.option("--lr-final", type=click.FloatRange(min=0), default=_fit_default("lr_final"),
+              help="Cosine-decay the learning rate to this value at the last of --steps, so the weights settle "
+                   "before the anchor is written (a run extended with more --steps stretches the schedule from "
+                   "there on). [default: constant lr]")
 @click.option("--lambda-rec", type=float, default=_fit_default("lambda_rec"), help="Reconstruction weight (default: the domain kind's preset).")
 @click.option("--lambda-prior", type=click.FloatRange(min=0), default=_fit_default("lambda_prior"),
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "

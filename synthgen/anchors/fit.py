@@ -38,6 +38,7 @@ from synthgen.devices import resolve_device
 from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
 from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
+from synthgen.schedules import cosine_lr
 
 # Sampled latents of the cycle term come from their own seed stream, apart from any sample run's.
 CYCLE_SEED_OFFSET = 7919
@@ -61,6 +62,7 @@ class FitConfig:
     steps: int = free_on_resume(3000)  # optimisation steps (paper: anchoring visible by 3k, details to 200k)
     batch_size: int | None = None  # per process (recipe: sampling 16, paper 4)
     lr: float | None = None  # Adam (recipe: sampling 5e-4, paper 1e-4)
+    lr_final: float | None = None  # E and R: cosine decay from lr to this at the last of `steps`; None = constant lr
     lambda_rec: float | None = free_on_resume(None)  # None = the domain kind's preset (losses.PRESETS)
     lambda_latent: float | None = free_on_resume(None)
     lambda_adv: float | None = free_on_resume(None)  # > 0 needs real_rgb
@@ -234,6 +236,23 @@ def with_feature_noise(synthesis: Synthesis, sigma: float, seed: int) -> Synthes
     return Synthesis(features=noisy(synthesis.features), rgb=synthesis.rgb, taps=taps)
 
 
+def _resume_hint(old: dict, resolved: dict) -> str:
+    """What to add to the command line to continue a run folder whose anchoring values the
+    defaults no longer give: a run from before recipes ran with the paper's values, a later
+    one with the values its config.json recorded (a recipe's values may change between
+    versions)."""
+    if "recipe" not in old:
+        return " (a run started before --recipe existed ran with what is now --recipe paper: add --recipe paper)"
+    moved = [k for k in RECIPE_FIELDS if k in old and old[k] != resolved.get(k)]
+    if not moved:
+        return ""
+    flags = []
+    for k in moved:
+        name = k.replace("_", "-")
+        flags.append((f"--{name}" if old[k] else f"--no-{name}") if isinstance(old[k], bool) else f"--{name} {old[k]}")
+    return f" (it ran with {' '.join(flags)}: add them to continue it)"
+
+
 def hard_decoded_input(spec: DomainSpec, raw: torch.Tensor, size: int) -> torch.Tensor:
     """R's raw output -> the encoder input of its decoded form (what `sample` would write).
 
@@ -368,10 +387,7 @@ class _Fit:
         try:
             self.folder.check_resume(self.resolved, RESUME_KEYS, upgrade=self._upgrade_old_config)
         except ResumeError as exc:
-            old = self.folder.read_config() or {}
-            hint = "" if "recipe" in old else (
-                " (a run started before --recipe existed ran with what is now --recipe paper: add --recipe paper)")
-            raise FitError(f"{exc}{hint}") from None
+            raise FitError(f"{exc}{_resume_hint(self.folder.read_config() or {}, self.resolved)}") from None
         ckpt = self.folder.read_checkpoint()
         state = ckpt["anchor"]
         self.anchor.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
@@ -397,6 +413,7 @@ class _Fit:
         old.setdefault("critic_r1", self.resolved["critic_r1"])  # no critic before the option existed
         old.setdefault("feature_noise", 0.0)
         old.setdefault("finest_head", False)  # one head was the only kind
+        old.setdefault("lr_final", None)  # runs from before the schedule had a constant lr
 
     def _save_checkpoint(self, step: int) -> None:
         if not self.acc.is_main_process:
@@ -443,6 +460,8 @@ class _Fit:
         stats_file = self.folder.open_stats() if acc.is_main_process else None
         try:
             for step in range(start, cfg.steps):
+                for group in self.opt.param_groups:  # a resumed run continues the same schedule
+                    group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final)
                 batch = next(batches).to(acc.device)
                 with acc.autocast():
                     x = to_input(self.spec, batch, self.size)
@@ -474,7 +493,7 @@ class _Fit:
                     losses["d"] = self._disc_step(next(reals).to(acc.device), rgb.detach())
                 if self.critic is not None:
                     losses["critic"] = self._critic_step(x, decoded.detach())
-                record = {"step": step + 1, "loss": float(loss.detach())}
+                record = {"step": step + 1, "loss": float(loss.detach()), "lr": self.opt.param_groups[0]["lr"]}
                 record.update({k: float(v.detach()) for k, v in losses.items()})
                 if stats_file:
                     stats_file.write(json.dumps(record) + "\n")

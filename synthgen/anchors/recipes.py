@@ -6,9 +6,12 @@ StyleGAN2's, the paper's settings let the encoder park every file at nearly one 
 the regressor then labels `synthgen sample`'s latents poorly. It lands the encoder in z
 through G's frozen mapping with the batch prior-matching term, drops the regressor's
 BatchNorm, reads the multi-resolution tap where the generator has one, and adds the terms
-that train where sampling reads: the sampled-latent cycle, feature noise, and for masks
-class-balanced cross-entropy and part alignment. `paper` is the method's released
-settings (the defaults before recipes existed).
+that train where sampling reads: feature noise, and for masks class-balanced cross-entropy
+and part alignment, and for the other regressed domains the sampled-latent cycle. Masks go
+without the cycle: from the first step it teaches the encoder to ignore what the regressor
+does not yet read from the photo (a mask's hair outline), and the labels never recover it
+(docs/anchors.md, "Recipes"). `paper` is the
+method's released settings (the defaults before recipes existed).
 
 Every value depends only on the domain's spec and what the generator offers, so the same
 recipe takes the same path for the built-in generator, a rosinality or NVIDIA StyleGAN2
@@ -42,7 +45,7 @@ APPLIES = {
     "latent_space": "z: domains with a regressor on a StyleGAN mapping",
     "lambda_prior": "in z only",
     "feature_tap": "where the generator has it, not rgb",
-    "lambda_cycle": "not rgb", "feature_noise": "not rgb",
+    "lambda_cycle": "not rgb, not masks", "feature_noise": "not rgb",
     "class_balance": "masks", "align_radius": "masks", "align_start": "masks",
 }
 
@@ -70,7 +73,9 @@ def resolve_recipe(recipe: str, spec: DomainSpec, generator: FrozenGenerator, gi
         values["feature_tap"] = DEFAULT_TAP
     if not regressed:
         values.update(lambda_cycle=0.0, feature_noise=0.0)
-    if spec.kind != "mask":
+    if spec.kind == "mask":
+        values["lambda_cycle"] = 0.0  # it costs a mask fit its hair from the start (docs/anchors.md)
+    else:
         values.update(class_balance=0.0, align_radius=0, align_start=0)
     values.update({k: v for k, v in given.items() if k in RECIPE_FIELDS and v is not None})
     if given.get("lambda_prior") is None and values["latent_space"] != "z":

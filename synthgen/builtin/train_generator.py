@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,25 +30,13 @@ from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
 from synthgen.metrics import psnr as per_image_psnr
 from synthgen.runs import RunFolder
+from synthgen.schedules import cosine_lr
 from synthgen.toyfaces import Z_DIM, render_batch
 from synthgen.toyfaces.splits import SPLITS, Split, split_z
 
 
-
 class TrainGeneratorError(ValueError, UserError):
     """Options that cannot train the built-in generator; the message names the fix."""
-
-
-def cosine_lr(step: int, steps: int, lr: float, lr_final: float | None) -> float:
-    """The learning rate of `step`: constant, or cosine from lr (step 0) to lr_final (last step).
-
-    Regression onto the renderer plateaus under Adam's noise at a constant rate; annealing
-    it lets the weights settle and sharpens the parts the constant rate blurs.
-    """
-    if lr_final is None:
-        return lr
-    t = min(step / max(steps, 1), 1.0)
-    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * t))
 
 
 def image_pyramid_l1(fake: torch.Tensor, real: torch.Tensor, levels: int = 3) -> torch.Tensor:
