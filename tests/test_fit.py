@@ -89,6 +89,7 @@ def test_a_cosine_schedule_ends_at_lr_final_and_resumes_on_it(tmp_path, gen, mon
     assert [r["lr"] for r in _stats(tmp_path / "r2")] == rates  # the same schedule, continued
     a, b = load_anchor(full).state_dict(), load_anchor(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_anchor(full).metadata["training"]["lr_final"] == 1e-5
     with pytest.raises(FitError, match="different lr_final"):
         fit("seg", data, gen, tmp_path / "c.safetensors", run_dir=tmp_path / "r2", steps=9, **{**opts, "lr_final": 1e-4})
 

@@ -603,11 +603,11 @@ class _Fit:
 
     def _summary(self, steps: int) -> dict:
         tail = self.folder.read_stats()[-10:]
-        keys = [k for k in (tail[0] if tail else {}) if k != "step"]
+        keys = [k for k in (tail[0] if tail else {}) if k not in ("step", "lr")]
         final = {k: float(np.mean([r[k] for r in tail])) for k in keys}
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
                 "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "recipe", *RECIPE_FIELDS,
-                                                           "seed", "real_rgb", "world_size")}}
+                                                           "lr_final", "seed", "real_rgb", "world_size")}}
 
 
 def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
