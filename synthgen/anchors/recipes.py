@@ -10,8 +10,8 @@ that train where sampling reads: feature noise, and for masks class-balanced cro
 and part alignment, and for the other regressed domains the sampled-latent cycle. Masks go
 without the cycle: from the first step it teaches the encoder to ignore what the regressor
 does not yet read from the photo (a mask's hair outline), and the labels never recover it
-(docs/anchors.md, "Recipes"). `paper` is the
-method's released settings (the defaults before recipes existed).
+(docs/anchors.md, "Recipes"). `paper` is the method's released settings (the defaults
+before recipes existed).
 
 Every value depends only on the domain's spec and what the generator offers, so the same
 recipe takes the same path for the built-in generator, a rosinality or NVIDIA StyleGAN2
