@@ -195,6 +195,7 @@ def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: P
         started = time.perf_counter()
         sample_dataset(run_cfg, "bench", prepared=prep)
         b_runs.append(n_samples / (time.perf_counter() - started))
+        click.echo(f"run {r + 1}: (a) {a_runs[-1]:.2f} samples/s, (b) {b_runs[-1]:.2f}")  # a timed-out run still shows these
     results["a_runs"], results["b_runs"] = a_runs, b_runs
     results["a_compute_samples_per_s"] = max(a_runs)
     results["b_end_to_end_samples_per_s"] = max(b_runs)

@@ -47,6 +47,20 @@ def test_shapes_and_frozen(tiny):
     assert lat.grad is not None and lat.grad.abs().sum() > 0
 
 
+def test_synthesis_keeps_the_callers_autocast(tiny, monkeypatch):
+    # sample --dtype bfloat16 on a GPU wraps G in autocast; a generator without an autocast
+    # dtype of its own must not open an autocast(enabled=False) that switches it off for the
+    # synthesis only (CUDA then met bf16 latents with fp32 weights at the first layer).
+    opened = []
+    real = torch.autocast
+    monkeypatch.setattr(torch, "autocast", lambda *a, **k: opened.append((a, k)) or real(*a, **k))
+    lat = tiny.sample_latents([0, 1], seed=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = tiny.synthesize(lat)
+    assert opened == [(("cpu",), {"dtype": torch.bfloat16})]
+    assert out.rgb.dtype == torch.float32 and torch.isfinite(out.rgb).all()
+
+
 @pytest.mark.parametrize(
     "tap,res,channels", [("last", None, 16), ("last2", None, 32), ("last", 8, 32), ("last2", 16, 32), ("last", 4, 32)]
 )

@@ -212,13 +212,15 @@ def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
 
 def decode(spec: DomainSpec, raw: torch.Tensor) -> dict[str, np.ndarray]:
     """Regressor output (B, out_channels, H, W) -> numpy batches (docs/architecture.md)."""
-    raw = raw.detach().float().cpu()
+    # Decoded where raw was computed, so only the small results cross to the host: a 256-px
+    # sample's landmark heatmaps are 18 MB of float32, its points 544 bytes.
+    raw = raw.detach().float()
     if spec.kind == "image":
         img = ((raw.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return {"image": img.permute(0, 2, 3, 1).numpy()}  # (B, H, W, C)
+        return {"image": img.permute(0, 2, 3, 1).cpu().numpy()}  # (B, H, W, C)
     if spec.kind == "mask":
-        return {"mask": raw.argmax(1).to(torch.uint8).numpy()}  # (B, H, W)
-    points = np.round(heatmap_peaks(raw).numpy() / POINT_STEP) * POINT_STEP  # (B, N, 2)
+        return {"mask": raw.argmax(1).to(torch.uint8).cpu().numpy()}  # (B, H, W)
+    points = np.round(heatmap_peaks(raw).cpu().numpy() / POINT_STEP) * POINT_STEP  # (B, N, 2)
     points = points.astype(np.float32)
     size = raw.shape[-1]
     maps = np.stack([draw_landmarks(p, size, spec.skeleton) for p in points]) if len(points) else \

@@ -88,7 +88,9 @@ class Regressor(nn.Module):
         return [self.net] + ([self.finest] if self.finest is not None else [])
 
     def _run(self, net: nn.Sequential, maps: list[torch.Tensor], side: int) -> torch.Tensor:
-        if self._batch_statistics():
+        # The cache-sized tiles are a CPU optimisation: on a GPU they become thousands of tiny
+        # kernel launches per block, so there every layer runs once over the whole block's maps.
+        if self._batch_statistics() or maps[0].device.type != "cpu":
             return self._forward_maps(net, maps, side)
         return pointwise_tiled(_layers(net), maps, side)
 

@@ -12,6 +12,7 @@ the last block, so a 1x1 head reads the parts far better from the pyramid (docs/
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Sequence
 
@@ -134,7 +135,11 @@ class FrozenStyleGAN2(FrozenGenerator):
         use_autocast = self.autocast_dtype is not None and device.type == "cuda"
         extra_layers = {tap: EXTRA_TAP_LAYERS[tap](self.cfg) for tap in extra}
         layers = sorted(set(self._tap_layers).union(*extra_layers.values()))
-        with torch.autocast("cuda", dtype=AUTOCAST_DTYPES.get(self.autocast_dtype, torch.float16), enabled=use_autocast):
+        # Without its own autocast dtype the generator runs under the caller's autocast (sample
+        # --dtype): an autocast(enabled=False) here would switch that off for the synthesis only.
+        context = (torch.autocast("cuda", dtype=AUTOCAST_DTYPES[self.autocast_dtype]) if use_autocast
+                   else contextlib.nullcontext())
+        with context:
             rgb, outputs = self.generator.synthesis(latents.to(device), noise, layers)
         features = torch.cat([outputs[layer] for layer in self._tap_layers], dim=1)  # (B, C, R, R)
         named = {tap: [outputs[layer].float() for layer in levels] for tap, levels in extra_layers.items()}
