@@ -29,6 +29,14 @@ RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
 # Domains whose regressor reads the multi-resolution "pyramid" tap (docs/anchors.md, "Feature
 # tap"): the parts' layout lives in G's 16-32 px features. sketch still reads the default tap.
 PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
+# Domains fitted in one run with fit's default recipe (`--recipe sampling`, docs/anchors.md
+# "Recipes"; for masks: z + prior, pyramid tap, class balance, feature noise, part alignment from
+# step 500, no cycle), RECIPE_STEPS steps, the learning rate cosine-annealed to RECIPE_LR_FINAL
+# when set, calibrated and shipped as fit writes it. None of the shipped anchors yet: a recipe seg
+# anchor is RECIPE_DOMAINS=seg REFINE_DOMAINS= (docs/anchors.md, "Recipes": not shipped so far).
+RECIPE_DOMAINS=${RECIPE_DOMAINS:-}
+RECIPE_STEPS=${RECIPE_STEPS:-2500}
+RECIPE_LR_FINAL=${RECIPE_LR_FINAL:-}
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
 # sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
 # runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
@@ -65,6 +73,12 @@ mkdir -p "$RUNS"
 
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
   case $1 in rgb) echo 1;; seg) echo 2;; sketch) echo 3;; landmark) echo 4;; segmenter) echo 5;; validation) echo 6;; test) echo 1000;; esac
+}
+
+is_recipe_domain() { case " $RECIPE_DOMAINS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
+recipe_fit_args() {  # a recipe domain's fit: the recipe's anchoring, steps and schedule
+  echo "--recipe sampling --steps $RECIPE_STEPS ${RECIPE_LR_FINAL:+--lr-final $RECIPE_LR_FINAL}"
 }
 
 anchoring_of() {
@@ -109,6 +123,12 @@ for stage in $stages; do
     ;;
   anchors)  # independent of each other: run side by side
     for d in rgb seg sketch landmark; do
+      if is_recipe_domain $d; then
+        $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+          --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" $(recipe_fit_args) --store-dtype float16 \
+          --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+        continue
+      fi
       $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
         --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
         --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) $(first_fit_calibration $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
@@ -141,6 +161,13 @@ for stage in $stages; do
     running=0
     for d in $RETARGET_DOMAINS; do
       extra=""
+      if is_recipe_domain $d; then  # the recipe's own anchoring, on the retarget's steps
+        $SG fit --recipe sampling --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
+          --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" \
+          --init-from domains/$d.safetensors --store-dtype float16 --no-progress > "$RUNS/retarget-$d.log" 2>&1 &
+        running=$((running + 1)); [ $((running % 2)) = 0 ] && wait
+        continue
+      fi
       case " $RETARGET_CYCLE_DOMAINS " in *" $d "*) extra="--lambda-cycle 1";; esac
       case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); finests=($REFINE_FINEST)
         extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
