@@ -37,6 +37,7 @@ PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 RECIPE_DOMAINS=${RECIPE_DOMAINS:-}
 RECIPE_STEPS=${RECIPE_STEPS:-2500}
 RECIPE_LR_FINAL=${RECIPE_LR_FINAL:-}
+RECIPE_SEED=${RECIPE_SEED:-0}  # fit --seed: whether a seg run finds the hair depends on it (docs/anchors.md, "Recipes")
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
 # sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
 # runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
@@ -78,7 +79,7 @@ seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
 is_recipe_domain() { case " $RECIPE_DOMAINS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
 recipe_fit_args() {  # a recipe domain's fit: the recipe's anchoring, steps and schedule
-  echo "--recipe sampling --steps $RECIPE_STEPS ${RECIPE_LR_FINAL:+--lr-final $RECIPE_LR_FINAL}"
+  echo "--recipe sampling --steps $RECIPE_STEPS --seed $RECIPE_SEED ${RECIPE_LR_FINAL:+--lr-final $RECIPE_LR_FINAL}"
 }
 
 anchoring_of() {
