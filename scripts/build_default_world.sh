@@ -48,7 +48,7 @@ RECIPE_SEED=${RECIPE_SEED:-0}  # fit --seed: whether a seg run finds the hair de
 # its labels train a worse downstream net) is a sixth run: REFINE_STEPS="600 600 600 600 1200 600"
 # REFINE_NOISE="0 0 2 2 2 2" REFINE_ALIGN="0 0 0 0 2 2" REFINE_ALIGN_START="0 0 0 0 0 100"
 # REFINE_FINEST="0 0 0 0 0 1" (a fresh head learns the parts for 100 steps before alignment reads it).
-REFINE_DOMAINS=${REFINE_DOMAINS:-seg}
+REFINE_DOMAINS=${REFINE_DOMAINS-seg}  # no colon: REFINE_DOMAINS= (empty) refines nothing
 REFINE_ANCHORING=${REFINE_ANCHORING:---class-balance 0.5 --lambda-cycle 1}
 REFINE_STEPS=${REFINE_STEPS:-600 600 600 600 1200}
 REFINE_NOISE=${REFINE_NOISE:-0 0 2 2 2}
