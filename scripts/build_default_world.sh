@@ -70,6 +70,9 @@ RETARGET_OUT=${RETARGET_OUT:-$RUNS/retarget}
 RETARGET_CYCLE_DOMAINS=${RETARGET_CYCLE_DOMAINS:-sketch}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per process: several run side by side
 stages=${*:-data generator anchors refine segmenter}
+for d in $RECIPE_DOMAINS; do  # one recipe run is the domain's anchor: nothing to refine after it
+  case " $REFINE_DOMAINS " in *" $d "*) echo "$d is in RECIPE_DOMAINS and REFINE_DOMAINS: set REFINE_DOMAINS without it" >&2; exit 2;; esac
+done
 mkdir -p "$RUNS"
 
 seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
@@ -78,8 +81,21 @@ seed_of() {  # the ToyFaces split seeds (synthgen/toyfaces/splits.py)
 
 is_recipe_domain() { case " $RECIPE_DOMAINS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
-recipe_fit_args() {  # a recipe domain's fit: the recipe's anchoring, steps and schedule
-  echo "--recipe sampling --steps $RECIPE_STEPS --seed $RECIPE_SEED ${RECIPE_LR_FINAL:+--lr-final $RECIPE_LR_FINAL}"
+first_fit_args() {  # the anchors stage's fit of a domain: the recipe's one run, or the paper chain's first fit
+  if is_recipe_domain $1; then
+    echo "--recipe sampling --steps $RECIPE_STEPS --seed $RECIPE_SEED ${RECIPE_LR_FINAL:+--lr-final $RECIPE_LR_FINAL}"
+  else
+    echo "--recipe paper --steps $FIT_STEPS --batch-size $FIT_BATCH --lr $FIT_LR $(anchoring_of $1) $(first_fit_calibration $1)"
+  fi
+}
+
+retarget_args() {  # a domain's anchoring when it warm-starts on a new generator: its own terms
+  if is_recipe_domain $1; then echo "--recipe sampling"; return; fi
+  local extra=""
+  case " $RETARGET_CYCLE_DOMAINS " in *" $1 "*) extra="--lambda-cycle 1";; esac
+  case " $REFINE_DOMAINS " in *" $1 "*) local noises=($REFINE_NOISE) aligns=($REFINE_ALIGN) finests=($REFINE_FINEST)
+    extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
+  echo "--recipe paper --batch-size $FIT_BATCH --lr $FIT_LR $(anchoring_of $1) $extra $(photo_flag $1)"
 }
 
 anchoring_of() {
@@ -124,15 +140,8 @@ for stage in $stages; do
     ;;
   anchors)  # independent of each other: run side by side
     for d in rgb seg sketch landmark; do
-      if is_recipe_domain $d; then
-        $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
-          --out domains/$d.safetensors --run-dir "$RUNS/fit-$d" $(recipe_fit_args) --store-dtype float16 \
-          --no-progress > "$RUNS/fit-$d.log" 2>&1 &
-        continue
-      fi
-      $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
-        --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" --steps "$FIT_STEPS" \
-        --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) $(first_fit_calibration $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
+      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+        --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" $(first_fit_args $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
     ;;
@@ -161,21 +170,9 @@ for stage in $stages; do
     mkdir -p "$RETARGET_OUT"; cp "$NEW_GENERATOR" "$RETARGET_OUT/generator.safetensors"
     running=0
     for d in $RETARGET_DOMAINS; do
-      extra=""
-      if is_recipe_domain $d; then  # the recipe's own anchoring, on the retarget's steps
-        $SG fit --recipe sampling --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
-          --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" \
-          --init-from domains/$d.safetensors --store-dtype float16 --no-progress > "$RUNS/retarget-$d.log" 2>&1 &
-        running=$((running + 1)); [ $((running % 2)) = 0 ] && wait
-        continue
-      fi
-      case " $RETARGET_CYCLE_DOMAINS " in *" $d "*) extra="--lambda-cycle 1";; esac
-      case " $REFINE_DOMAINS " in *" $d "*) noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); finests=($REFINE_FINEST)
-        extra="$REFINE_ANCHORING --feature-noise ${noises[-1]} --align-radius ${aligns[-1]} $(finest_flag ${finests[-1]})";; esac
-      $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
-        --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" --batch-size "$FIT_BATCH" \
-        --lr "$FIT_LR" $(anchoring_of $d) $extra $(photo_flag $d) --init-from domains/$d.safetensors --store-dtype float16 \
-        --no-progress > "$RUNS/retarget-$d.log" 2>&1 &
+      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$RETARGET_OUT/generator.safetensors" \
+        --out "$RETARGET_OUT/$d.safetensors" --run-dir "$RUNS/retarget-$d" --steps "$RETARGET_STEPS" $(retarget_args $d) \
+        --init-from domains/$d.safetensors --store-dtype float16 --no-progress > "$RUNS/retarget-$d.log" 2>&1 &
       running=$((running + 1)); [ $((running % 2)) = 0 ] && wait
     done
     wait
