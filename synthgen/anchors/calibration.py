@@ -12,10 +12,11 @@ the same world. So, after the fit, each over-drawn class gets a constant logit o
 sampled latents down to its share in the files, including a class that passes its share
 only on the pixels others gave up. A class drawn *less* than in the files gets no offset
 of its own: raising it would paint parts where G's photos have none. It can still gain
-pixels up to its files' share where it is the runner-up of a lowered class (the seg anchor
-of seed 1 drew hats on 1.0% of the sampled pixels before and 1.7% after, the files' share;
+pixels up to its files' share where it is the runner-up of a lowered class (the shipped seg
+anchor drew hats on 1.0% of the sampled pixels before and 1.7% after, the files' share;
 holding such a class at the share it was drawn at changed its labels against the reference
-segmenter by -0.001, docs/anchors.md). A class absent from the files is never drawn.
+segmenter by -0.001, and skin, under its share only because the parts over-draw onto it,
+must not be held: docs/anchors.md, "Labels where sampling reads"). A class absent from the files is never drawn.
 Nothing but the domain's own files and the frozen generator is read.
 """
 from __future__ import annotations
