@@ -27,14 +27,15 @@ FIT_ANCHORING=${FIT_ANCHORING:---latent-space z --lambda-prior 3 --no-regressor-
 # photos in w+, which reconstructs them far better than one z (EVAL.md).
 RGB_ANCHORING=${RGB_ANCHORING:---latent-space w+}
 # Domains whose regressor reads the multi-resolution "pyramid" tap (docs/anchors.md, "Feature
-# tap"): the parts' layout lives in G's 16-32 px features. sketch still reads the default tap.
+# tap"): the parts' layout lives in G's 16-32 px features. (The recipe domains below take the
+# recipe's tap, which is the pyramid on a StyleGAN2.)
 PYRAMID_DOMAINS=${PYRAMID_DOMAINS:-seg landmark}
 # Domains fitted in one run with fit's default recipe (`--recipe sampling`, docs/anchors.md
 # "Recipes"; for masks: z + prior, pyramid tap, class balance, feature noise, part alignment from
 # step 500, no cycle), RECIPE_STEPS steps, the learning rate cosine-annealed to RECIPE_LR_FINAL
-# when set, calibrated and shipped as fit writes it. The shipped seg anchor is one such run
-# (seed 1); the other anchors are the paper-recipe chains below.
-RECIPE_DOMAINS=${RECIPE_DOMAINS-seg}  # no colon: RECIPE_DOMAINS= (empty) fits every domain with the chains
+# when set, calibrated and shipped as fit writes it. The shipped seg and sketch anchors are one
+# such run each (seed 1); rgb and landmark are the paper-recipe fits below.
+RECIPE_DOMAINS=${RECIPE_DOMAINS-seg sketch}  # no colon: RECIPE_DOMAINS= (empty) fits every domain the paper way
 RECIPE_STEPS=${RECIPE_STEPS:-2500}
 RECIPE_LR_FINAL=${RECIPE_LR_FINAL:-}
 # fit --seed: whether a seg run finds the hair is chance at this budget; seed 1 did, seed 0 did
