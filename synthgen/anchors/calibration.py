@@ -16,8 +16,8 @@ pixels up to its files' share where it is the runner-up of a lowered class (the 
 anchor drew hats on 1.0% of the sampled pixels before and 1.7% after, the files' share;
 holding such a class at the share it was drawn at changed its labels against the reference
 segmenter by -0.001, and skin, under its share only because the parts over-draw onto it,
-must not be held: docs/anchors.md, "Labels where sampling reads"). A class absent from the files is never drawn.
-Nothing but the domain's own files and the frozen generator is read.
+must not be held: docs/anchors.md, "Labels where sampling reads"). A class absent from the
+files is never drawn. Nothing but the domain's own files and the frozen generator is read.
 """
 from __future__ import annotations
 
