@@ -195,6 +195,45 @@ def test_frequency_offsets_lower_a_class_that_passes_its_share_by_taking_pixels(
     assert (share <= target + 1e-3).all(), share
 
 
+def test_presence_offsets_keep_an_occasional_class_in_its_share_of_the_samples_where_it_is_surest():
+    from synthgen.anchors.calibration import presence, presence_offsets
+
+    torch.manual_seed(0)
+    n, pixels = 200, 64
+    logits = torch.zeros(n, pixels, 3)
+    logits[..., 0] = 1.0  # background everywhere ...
+    sure = torch.linspace(0.5, 3.0, n)  # ... and a blob of class 1 on 6 px of every sample, surer in later ones
+    logits[:, :6, 1] = 1.0 + sure[:, None]
+    logits[:, 10:13, 2] = 5.0  # class 2: 3 px, under the 4 px that count as appearing
+    before = presence(logits, torch.zeros(3), min_pixels=4)
+    assert before.tolist() == [1.0, 1.0, 0.0]
+    target = torch.tensor([1.0, 0.25, 0.5])
+    bias = presence_offsets(logits, target, min_pixels=4)
+    after = presence(logits, bias, min_pixels=4)
+    assert bias[1] < 0 and bias[0] == 0 and bias[2] == 0  # only the class seen too often is lowered
+    assert abs(float(after[1]) - 0.25) <= 1 / n
+    kept = ((logits + bias).argmax(-1) == 1).sum(1) >= 4
+    assert kept[-int(0.25 * n):].all() and not kept[: n // 2].any()  # the surest samples keep it
+
+
+def test_file_class_stats_count_a_class_present_where_it_covers_its_presence_area(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from synthgen.anchors.calibration import PRESENCE_AREA, file_class_stats
+    from synthgen.anchors.data import DomainDataset
+
+    assert round(64 * 64 * PRESENCE_AREA) == 4
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for i, px in enumerate([0, 3, 4, 9]):  # class 2 on 0, 3, 4 and 9 px of a 64-px mask
+        m = np.zeros((64, 64), np.uint8)
+        m.reshape(-1)[:px] = 2
+        Image.fromarray(m, mode="L").save(folder / f"{i}.png")
+    stats = file_class_stats(DomainDataset(load_domain_spec("seg"), folder, 64))
+    assert float(stats.presence[2]) == 0.5 and float(stats.presence[0]) == 1.0 and float(stats.presence[1]) == 0.0
+    assert float(stats.pixels[2]) == 16 and abs(float(stats.shares.sum()) - 1) < 1e-6
+
+
 def test_mask_fit_writes_calibrated_offsets_and_keeps_the_checkpoint_as_trained(tmp_path, gen):
     from synthgen.runs import RunFolder
 
@@ -209,10 +248,18 @@ def test_mask_fit_writes_calibrated_offsets_and_keeps_the_checkpoint_as_trained(
             assert record["offsets"][c] < 0, c
     # the recorded shares are what the written file draws on those latents (up to pixels whose
     # near-tied logits round the other way once the offsets sit in the bias)
-    from synthgen.anchors.calibration import argmax_shares, sampled_logits
-    drawn = argmax_shares(sampled_logits(anchor, gen, 16, record["seed"]), torch.zeros(anchor.spec.num_classes))
-    for c, share in zip(anchor.spec.class_names, drawn):
+    from synthgen.anchors.calibration import argmax_shares, presence, presence_pixels, sampled_logits
+    logits, side = sampled_logits(anchor, gen, 16, record["seed"])
+    zero = torch.zeros(anchor.spec.num_classes)
+    drawn = argmax_shares(logits, zero)
+    appears = presence(logits.reshape(16, -1, logits.shape[1]), zero, presence_pixels(*side))
+    for c, share, seen in zip(anchor.spec.class_names, drawn, appears):
         assert abs(float(share) - record["share_after"][c]) < 1e-2, c
+        assert abs(float(seen) - record["presence_after"][c]) <= 1 / 16, c
+        # no class appears in more of the samples than of the files (up to one sample of rounding)
+        assert record["presence_after"][c] <= record["presence_files"][c] + 1 / 16, c
+        if record["presence_before"][c] > record["presence_files"][c] + 1 / 16:
+            assert record["presence_offsets"][c] < 0, c
     trained = RunFolder(tmp_path / "r").read_checkpoint()["anchor"]
     state = anchor.state_dict()
     last = f"regressor.net.{len(anchor.regressor.net) - 1}.bias"

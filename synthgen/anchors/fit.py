@@ -21,6 +21,7 @@ from synthgen import __version__
 from synthgen.allocator import keep_freed_memory
 from synthgen.anchors.alignment import align_target, movable_classes
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
+from synthgen.anchors.calibration import FileClassStats, calibrate_class_frequencies, file_class_stats
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
 from synthgen.anchors.encoder import LATENT_SPACES, EncoderConfig
@@ -301,7 +302,7 @@ class _Fit:
         self.size = cfg.size or self.generator.resolution
         self.data = DomainDataset(self.spec, data, self.size, field=cfg.field, points_frame=cfg.points_frame,
                                   preload_bytes=cfg.preload_bytes)
-        self._counts: torch.Tensor | None = None  # the mask files' class pixel counts, once needed
+        self._file_stats: FileClassStats | None = None  # the mask files' class counts, once needed
         self.class_weights = None
         if cfg.class_balance:
             self.class_weights = class_balance_weights(self._class_counts(), cfg.class_balance).to(self.acc.device)
@@ -524,17 +525,19 @@ class _Fit:
         acc.wait_for_everyone()
         return self.out
 
+    def _class_stats(self) -> FileClassStats:
+        """Per-class counts over the mask files, counted once (class balance, alignment and calibration read them)."""
+        if self._file_stats is None:
+            self._file_stats = file_class_stats(self.data)
+        return self._file_stats
+
     def _class_counts(self) -> torch.Tensor:
-        """Pixel count per class over the mask files, counted once (class balance and calibration read it)."""
-        if self._counts is None:
-            self._counts = _class_pixel_counts(self.data)
-        return self._counts
+        """Pixel count per class over the mask files."""
+        return self._class_stats().pixels
 
     def _calibrate(self) -> None:
         """Fold the class-frequency offsets into the anchor written (the checkpoint keeps R as trained)."""
-        from synthgen.anchors.calibration import calibrate_class_frequencies
-
-        record = calibrate_class_frequencies(self.anchor, self.generator, self._class_counts(),
+        record = calibrate_class_frequencies(self.anchor, self.generator, self._class_stats(),
                                              self.cfg.calibration_latents, self.cfg.seed + CALIBRATION_SEED_OFFSET)
         self.anchor.metadata["class_frequency_calibration"] = record
 
@@ -608,15 +611,6 @@ class _Fit:
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
                 "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "recipe", *RECIPE_FIELDS,
                                                            "lr_final", "seed", "real_rgb", "world_size")}}
-
-
-def _class_pixel_counts(data: DomainDataset, limit: int = 2000) -> torch.Tensor:
-    """Pixel count per class over (up to `limit` of) the domain's mask files."""
-    counts = torch.zeros(data.spec.num_classes, dtype=torch.float64)
-    step = max(1, len(data) // limit)
-    for i in range(0, len(data), step):
-        counts += torch.bincount(data[i].long().reshape(-1), minlength=data.spec.num_classes).double()
-    return counts
 
 
 def _absolute(path: str | Path | None) -> str | None:
