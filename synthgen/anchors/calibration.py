@@ -21,13 +21,13 @@ files is never drawn.
 
 Pixel shares do not say in how many pictures a class appears. Where unsure, the regressor
 scatters small blobs of an occasional class (a hat, glasses, an open mouth) over pictures
-that have none: after the share step the seg anchor drew a hat in 27% of its calibration samples, glasses
-in 98% and an open mouth in 59%, against 15%, 20% and 28% of the files. So a second step
-lowers every class that appears in more samples than in the files until it appears in just
-that share of them, keeping its most confident blobs (a class "appears" where it covers at
-least PRESENCE_AREA of the picture). On the shipped seg anchor this moved its labels against
-the reference segmenter from 0.5055 to 0.5127 (docs/anchors.md). Nothing but the domain's
-own files and the frozen generator is read.
+that have none: after the share step the seg anchor drew a hat in 27% of its calibration
+samples, glasses in 98% and an open mouth in 59%, against 15%, 20% and 28% of the files. So
+a second step lowers every class that appears in more samples than in the files until it
+appears in just that share of them, keeping its most confident blobs (a class "appears"
+where it covers at least PRESENCE_AREA of the picture). On the shipped seg anchor this
+moved its labels against the reference segmenter from 0.5055 to 0.5127 (docs/anchors.md).
+Nothing but the domain's own files and the frozen generator is read.
 """
 from __future__ import annotations
 
