@@ -62,7 +62,9 @@ def _user_errors():
                    "E's latents, so faint codes the photo does not show cannot carry the mask (0 = off) " + option_default_help("feature_noise"))
 @click.option("--calibration-latents", type=click.IntRange(min=0), default=_fit_default("calibration_latents"), show_default=True,
               help="Masks: after the fit, lower each class the regressor over-draws on this many sampled latents to "
-                   "its pixel share in the domain's files (a logit offset in the anchor file; 0 = off).")
+                   "its pixel share in the domain's files, then each occasional class (a hat, glasses) it draws in "
+                   "more pictures than the files show to that share of pictures (logit offsets in the anchor file; "
+                   "0 = off).")
 @click.option("--photo-refine/--no-photo-refine", default=_fit_default("photo_refine"), show_default=True,
               help="Masks: record in the anchor file a refinement of the large classes (those part alignment leaves "
                    "alone: skin, hair, background, ...) on G's photo, applied wherever the anchor labels a generator "
