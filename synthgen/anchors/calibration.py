@@ -157,10 +157,13 @@ def frequency_offsets(logits: torch.Tensor, target: torch.Tensor, rounds: int = 
 def presence(logits: torch.Tensor, bias: torch.Tensor, min_pixels: int) -> torch.Tensor:
     """Share of samples in which each class holds >= min_pixels argmax pixels: (K,).
     logits: (n, pixels, K), one row per sample."""
-    k = logits.shape[-1]
     drawn = (logits + bias).argmax(-1)  # (n, pixels)
-    counts = torch.stack([(drawn == c).sum(1) for c in range(k)], 1)
-    return (counts >= min_pixels).float().mean(0)
+    return torch.stack([_holds(drawn, c, min_pixels) for c in range(logits.shape[-1])]).float().mean(1)
+
+
+def _holds(drawn: torch.Tensor, c: int, min_pixels: int) -> torch.Tensor:
+    """Per sample (drawn: (n, pixels) argmax classes), whether class c appears in it: (n,) bool."""
+    return (drawn == c).sum(1) >= min_pixels
 
 
 def presence_targets(file_presence: torch.Tensor) -> torch.Tensor:
@@ -187,7 +190,7 @@ def presence_offsets(logits: torch.Tensor, target: torch.Tensor, min_pixels: int
             if float(target[c]) >= 1:  # a class that may appear in every sample is never over
                 continue
             cur = logits + bias
-            appears = ((cur.argmax(-1) == c).sum(1) >= min_pixels).float().mean()
+            appears = _holds(cur.argmax(-1), c, min_pixels).float().mean()
             if float(appears) <= float(target[c]) + 0.5 / n:
                 continue
             others = cur.clone()
