@@ -7,6 +7,7 @@ reported), without reading any held-out split.
 
     python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --n 300 --seed 123
     python scripts/judge_anchor_labels.py --anchor old.safetensors --anchor new.safetensors --picture side_by_side.png
+    python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --shifts 2   # is a part drawn off place?
 """
 from __future__ import annotations
 
@@ -46,6 +47,25 @@ def _picture(path, photos, labels, judged, palette) -> None:
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
 
 
+def best_shifts(labels: torch.Tensor, truth: torch.Tensor, names, radius: int) -> dict:
+    """Per class present in `truth`: its IoU as labelled, and the whole-pixel shift (rows, columns;
+    within +-radius) of the labels that would match the judge best. A part the anchor draws
+    consistently off place shows as a large gain at a non-zero shift."""
+    out = {}
+    for c, name in enumerate(names):
+        t = truth == c
+        if not bool(t.any()):
+            continue
+        iou = {}
+        for dy in range(-radius, radius + 1):
+            for dx in range(-radius, radius + 1):
+                lab = torch.roll(labels, (dy, dx), (1, 2)) == c
+                iou[(dy, dx)] = float((lab & t).sum()) / max(int((lab | t).sum()), 1)
+        best = max(iou, key=iou.get)
+        out[name] = {"iou": round(iou[(0, 0)], 3), "best_shift": list(best), "iou_at_best": round(iou[best], 3)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--anchor", required=True, action="append",
@@ -57,12 +77,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--per-class", action="store_true")
+    ap.add_argument("--shifts", type=int, default=0, metavar="R",
+                    help="also report, per class, the label shift within +-R px that best matches the judge (default 0: off)")
     ap.add_argument("--picture", default=None, help="PNG: rows of sampled photo | each anchor's label | judge, first 8 samples")
     args = ap.parse_args()
     G = load_generator(args.generator).freeze()
     judge = load_segmenter(args.judge)
     anchors = [load_run(p, args.like, G) if Path(p).is_dir() else load_anchor(p, generator=G) for p in args.anchor]
     confusions = [ConfusionMatrix(len(a.spec.class_names), a.spec.class_names) for a in anchors]
+    kept_labels, kept_truth = [[] for _ in anchors], []  # whole masks, for --shifts
     with torch.no_grad():
         for lo in range(0, args.n, args.batch_size):
             idx = list(range(lo, min(lo + args.batch_size, args.n)))
@@ -72,13 +95,20 @@ def main() -> None:
             if args.picture and lo == 0:
                 _picture(args.picture, photos[:8], [decode(a.spec, a.regress(syn))["mask"][:8] for a in anchors], truth[:8],
                          anchors[0].spec.palette)
-            for a, c in zip(anchors, confusions):
-                c.update(decode(a.spec, a.regress(syn))["mask"], truth)
-    for path, c in zip(args.anchor, confusions):
+            if args.shifts:
+                kept_truth.append(torch.as_tensor(truth))
+            for a, c, kept in zip(anchors, confusions, kept_labels):
+                labels = decode(a.spec, a.regress(syn))["mask"]
+                c.update(labels, truth)
+                if args.shifts:
+                    kept.append(torch.as_tensor(labels))
+    for path, a, c, kept in zip(args.anchor, anchors, confusions, kept_labels):
         r = c.report()
         out = {"anchor": path, "miou": round(r["miou"], 4), "pixel_accuracy": round(r["pixel_accuracy"], 4)}
         if args.per_class:
             out["iou"] = {k: (None if v is None or v != v else round(v, 3)) for k, v in r["iou"].items()}
+        if args.shifts:
+            out["shifts"] = best_shifts(torch.cat(kept), torch.cat(kept_truth), a.spec.class_names, args.shifts)
         print(json.dumps(out))
 
 
