@@ -50,19 +50,20 @@ def _picture(path, photos, labels, judged, palette) -> None:
 def best_shifts(labels: torch.Tensor, truth: torch.Tensor, names, radius: int) -> dict:
     """Per class present in `truth`: its IoU as labelled, and the whole-pixel shift (rows, columns;
     within +-radius) of the labels that would match the judge best. A part the anchor draws
-    consistently off place shows as a large gain at a non-zero shift."""
+    consistently off place shows as a large gain at a non-zero shift. The labels are rolled (a row
+    leaving one edge enters at the other: background on a centred face)."""
+    present = [c for c in range(len(names)) if bool((truth == c).any())]
+    iou = {c: {} for c in present}
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            shifted = torch.roll(labels, (dy, dx), (1, 2))  # rolled once per shift, read for every class
+            for c in present:
+                lab, t = shifted == c, truth == c
+                iou[c][(dy, dx)] = float((lab & t).sum()) / max(int((lab | t).sum()), 1)
     out = {}
-    for c, name in enumerate(names):
-        t = truth == c
-        if not bool(t.any()):
-            continue
-        iou = {}
-        for dy in range(-radius, radius + 1):
-            for dx in range(-radius, radius + 1):
-                lab = torch.roll(labels, (dy, dx), (1, 2)) == c
-                iou[(dy, dx)] = float((lab & t).sum()) / max(int((lab | t).sum()), 1)
-        best = max(iou, key=iou.get)
-        out[name] = {"iou": round(iou[(0, 0)], 3), "best_shift": list(best), "iou_at_best": round(iou[best], 3)}
+    for c in present:
+        best = max(iou[c], key=iou[c].get)
+        out[names[c]] = {"iou": round(iou[c][(0, 0)], 3), "best_shift": list(best), "iou_at_best": round(iou[c][best], 3)}
     return out
 
 
@@ -92,13 +93,12 @@ def main() -> None:
             syn = G.synthesize(G.sample_latents(idx, args.seed), taps=anchor_taps(anchors))
             photos = decode(PHOTO, syn.rgb)["image"]
             truth = predict(judge, photos)
+            labelled = [decode(a.spec, a.regress(syn))["mask"] for a in anchors]  # one regressor pass per anchor
             if args.picture and lo == 0:
-                _picture(args.picture, photos[:8], [decode(a.spec, a.regress(syn))["mask"][:8] for a in anchors], truth[:8],
-                         anchors[0].spec.palette)
+                _picture(args.picture, photos[:8], [labels[:8] for labels in labelled], truth[:8], anchors[0].spec.palette)
             if args.shifts:
                 kept_truth.append(torch.as_tensor(truth))
-            for a, c, kept in zip(anchors, confusions, kept_labels):
-                labels = decode(a.spec, a.regress(syn))["mask"]
+            for labels, c, kept in zip(labelled, confusions, kept_labels):
                 c.update(labels, truth)
                 if args.shifts:
                     kept.append(torch.as_tensor(labels))
