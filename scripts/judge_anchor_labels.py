@@ -8,6 +8,7 @@ reported), without reading any held-out split.
     python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --n 300 --seed 123
     python scripts/judge_anchor_labels.py --anchor old.safetensors --anchor new.safetensors --picture side_by_side.png
     python scripts/judge_anchor_labels.py --anchor domains/seg.safetensors --shifts 2   # is a part drawn off place?
+    python scripts/judge_anchor_labels.py --anchor runs/fit-seg --agreement   # the judge-free score of fit --trials
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 
 from synthgen.anchors.anchor import anchor_taps, load_anchor
 from synthgen.anchors.codecs import decode
+from synthgen.anchors.photo_refinement import large_class_refinement, photo_agreement
 from synthgen.anchors.spec import DomainSpec
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
@@ -35,6 +37,14 @@ def load_run(run_dir: str, like: str, G):
     state = RunFolder(run_dir).read_checkpoint()["anchor"]
     anchor.load_state_dict(state)
     return anchor.eval()
+
+
+def _refinement(anchor, like: str):
+    """The large classes of the anchor's domain, from the file shares its calibration recorded
+    (a run folder's checkpoint has none: those of `like`)."""
+    record = anchor.metadata.get("class_frequency_calibration") or load_anchor(like).metadata["class_frequency_calibration"]
+    shares = record["share_files"]
+    return large_class_refinement(torch.tensor([shares[c] for c in anchor.spec.class_names]))
 
 
 def _picture(path, photos, labels, judged, palette) -> None:
@@ -80,6 +90,9 @@ def main() -> None:
     ap.add_argument("--per-class", action="store_true")
     ap.add_argument("--shifts", type=int, default=0, metavar="R",
                     help="also report, per class, the label shift within +-R px that best matches the judge (default 0: off)")
+    ap.add_argument("--agreement", action="store_true",
+                    help="also report how closely each anchor's large classes follow G's photo on the same latents "
+                         "(photo_refinement.photo_agreement: the judge-free score `synthgen fit --trials` ranks seeds by)")
     ap.add_argument("--picture", default=None, help="PNG: rows of sampled photo | each anchor's label | judge, first 8 samples")
     args = ap.parse_args()
     G = load_generator(args.generator).freeze()
@@ -107,6 +120,9 @@ def main() -> None:
         out = {"anchor": path, "miou": round(r["miou"], 4), "pixel_accuracy": round(r["pixel_accuracy"], 4)}
         if args.per_class:
             out["iou"] = {k: (None if v is None or v != v else round(v, 3)) for k, v in r["iou"].items()}
+        if args.agreement:
+            classes = photo_agreement(a, G, _refinement(a, args.like), args.n, args.seed, args.batch_size)
+            out["agreement"] = {"worst": min(classes.values(), default=0.0), "classes": classes}
         if args.shifts:
             out["shifts"] = best_shifts(torch.cat(kept), torch.cat(kept_truth), a.spec.class_names, args.shifts)
         print(json.dumps(out))

@@ -9,6 +9,7 @@ at the same step with the same data order (batches are a pure function of (seed,
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from synthgen import __version__
 from synthgen.allocator import keep_freed_memory
+from synthgen.atomic_files import atomic_write
 from synthgen.anchors.alignment import align_target, movable_classes
 from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
 from synthgen.anchors.calibration import FileClassStats, calibrate_class_frequencies, file_class_stats
@@ -30,7 +32,7 @@ from synthgen.anchors.losses import (
     latent_loss, prior_matching_loss, reconstruction_loss,
 )
 from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
-from synthgen.anchors.photo_refinement import large_class_refinement
+from synthgen.anchors.photo_refinement import large_class_refinement, photo_agreement
 from synthgen.anchors.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, resolve_recipe
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
@@ -47,6 +49,11 @@ CYCLE_SEED_OFFSET = 7919
 CALIBRATION_SEED_OFFSET = 104729
 # Sampled latents that measure G's latent variance (the cycle term's scale).
 N_SCALE_LATENTS = 1024
+# Seed trials: each trial is scored on the same sampled latents, from their own seed stream.
+TRIAL_SEED_OFFSET = 15485863
+TRIAL_LATENTS = 200
+TRIALS_FILE = "trials.json"
+TRIAL_FILES = ("checkpoint.pt", "config.json", "stats.jsonl")
 
 
 class FitError(ValueError, UserError):
@@ -101,6 +108,10 @@ class FitConfig:
     # masks: record a refinement of the large classes on G's photo in the anchor file (photo_refinement.py)
     photo_refine: bool = free_on_resume(False)
     store_dtype: str = free_on_resume("float32")  # dtype of the anchor file's weights ("float16" halves it)
+    # masks: fit seeds seed .. seed + trials - 1 for trial_steps each, then continue the one whose
+    # large classes follow G's photo best (seed_trials below); 1 = a single run of `seed`
+    trials: int = free_on_resume(1)
+    trial_steps: int = free_on_resume(1000)
 
 
 # What a resumed run must share with the run it continues: the inputs (as resolved) and the
@@ -280,13 +291,91 @@ def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | Froz
     run_dir resumes; a larger `steps` continues training.
     """
     cfg = FitConfig(**options)
-    return _Fit(domain, data, generator, Path(out), Path(run_dir) if run_dir else default_run_dir(out), cfg).run()
+    run_dir = Path(run_dir) if run_dir else default_run_dir(out)
+    trials = None
+    if cfg.trials > 1:
+        trials = seed_trials(domain, data, generator, run_dir, cfg)
+        cfg = replace(cfg, seed=trials["chosen"])
+    return _Fit(domain, data, generator, Path(out), run_dir, cfg, trials).run()
+
+
+def seed_trials(domain, data, generator, run_dir: Path, cfg: FitConfig) -> dict:
+    """Fit seeds cfg.seed .. cfg.seed + cfg.trials - 1 for cfg.trial_steps each (run folders
+    run_dir/trials/seed-S), score each by `photo_agreement` and continue the best in run_dir.
+
+    Whether a mask fit draws a large class such as hair where G's photo shows it, or a
+    template outline of the files, is decided early and by chance (docs/anchors.md, "Which
+    runs find the hair"); its reconstruction loss does not tell, the agreement of its large
+    classes with the photo does. A trial's score is its worst large class. The winner's run
+    folder becomes run_dir's, so the run goes on exactly as a single run of that seed.
+    The record (run_dir/trials.json) makes a rerun of the same command resume: finished
+    trials are not refit, and once the choice is recorded the trials are skipped.
+    Returns the record, with "chosen" the seed continued.
+    """
+    from synthgen.generators import frozen_generator
+
+    spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
+    if spec.kind != "mask":
+        raise FitError(f"--trials compares a mask's large classes with G's photo; domain {spec.name!r} is "
+                       f"{spec.kind!r}: pass --trials 1")
+    if cfg.trial_steps > cfg.steps:
+        raise FitError(f"--trial-steps {cfg.trial_steps} exceeds --steps {cfg.steps}: lower it or raise --steps")
+    seeds = list(range(cfg.seed, cfg.seed + cfg.trials))
+    path = run_dir / TRIALS_FILE
+    record = json.loads(path.read_text()) if path.exists() else None
+    if record is None and RunFolder(run_dir).has_checkpoint():
+        raise FitError(f"{run_dir} holds a run started without --trials: continue it with --trials 1, "
+                       "or pass a new --run-dir")
+    if record is not None and (record["seeds"] != seeds or record["trial_steps"] != cfg.trial_steps):
+        raise FitError(f"{path} records trials of seeds {record['seeds']} for {record['trial_steps']} steps; rerun "
+                       "with that --seed, --trials and --trial-steps, or pass a new --run-dir")
+    if record is not None and "chosen" in record:
+        return record
+    record = record or {"seeds": seeds, "trial_steps": cfg.trial_steps, "latents": TRIAL_LATENTS,
+                        "latent_seed": cfg.seed + TRIAL_SEED_OFFSET, "agreement": {}}
+    generator = frozen_generator(generator)
+    acc = _accelerator(cfg)
+    for seed in seeds:
+        if str(seed) in record["agreement"]:
+            continue
+        folder = run_dir / "trials" / f"seed-{seed}"
+        trial = _Fit(spec, data, generator, folder / "anchor.safetensors", folder,
+                     replace(cfg, seed=seed, steps=cfg.trial_steps, trials=1))
+        trial.run()  # calibrated as the final anchor will be: the score reads what `sample` would write
+        if acc.is_main_process:
+            classes = photo_agreement(trial.anchor, trial.generator, large_class_refinement(trial._class_counts()),
+                                      TRIAL_LATENTS, record["latent_seed"])
+            worst = min(classes.values(), default=0.0)  # a regressor drawing no large class scores 0
+            record["agreement"][str(seed)] = {"worst": worst, "classes": classes}
+            _write_record(path, record)
+            acc.print(f"trial seed {seed}: its worst large class follows G's photo at IoU {worst:.4f}")
+        acc.wait_for_everyone()
+        record = json.loads(path.read_text())
+    chosen = max(seeds, key=lambda s: (record["agreement"][str(s)]["worst"], -s))
+    if acc.is_main_process:
+        for name in TRIAL_FILES:  # the checkpoint last: a folder with one holds a complete run
+            with atomic_write(run_dir / name) as tmp:
+                shutil.copyfile(run_dir / "trials" / f"seed-{chosen}" / name, tmp)
+        record["chosen"] = chosen
+        _write_record(path, record)
+        acc.print(f"continuing seed {chosen} (trials: {', '.join(str(s) for s in seeds)})")
+    acc.wait_for_everyone()
+    return json.loads(path.read_text())
+
+
+def _write_record(path: Path, record: dict) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _accelerator(cfg: FitConfig):
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=resolve_device(cfg.device).type == "cpu", mixed_precision=cfg.mixed_precision)
 
 
 class _Fit:
-    def __init__(self, domain, data, generator, out: Path, run_dir: Path, cfg: FitConfig):
-        from accelerate import Accelerator
-
+    def __init__(self, domain, data, generator, out: Path, run_dir: Path, cfg: FitConfig, trials: dict | None = None):
         from synthgen.generators import frozen_generator
 
         self.out, self.folder = out, RunFolder(run_dir)
@@ -296,7 +385,8 @@ class _Fit:
         self.weights = resolve_weights(self.spec, cfg)
         device = resolve_device(cfg.device).type
         check_config(cfg, self.spec, generator, device)
-        self.acc = Accelerator(cpu=device == "cpu", mixed_precision=cfg.mixed_precision)
+        self.acc = _accelerator(cfg)
+        self.trials = trials  # the seed trials this run continues (seed_trials), recorded in the anchor
         self.generator = generator.to(self.acc.device)
         self.fingerprint = self.generator.fingerprint
         self.size = cfg.size or self.generator.resolution
@@ -517,6 +607,8 @@ class _Fit:
         acc.wait_for_everyone()
         if acc.is_main_process:
             self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
+            if self.trials is not None:
+                self.anchor.metadata["seed_trials"] = self.trials
             if self.spec.kind == "mask" and cfg.calibration_latents > 0:
                 self._calibrate()
             if cfg.photo_refine:  # after the calibration, which reads the regressor itself

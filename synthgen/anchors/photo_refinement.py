@@ -14,6 +14,9 @@ Nothing is learned: it reads the regressor's output, G's photo of the same laten
 the class shares of the domain's files. The settings are recorded in the anchor file
 (`photo_refinement` in its metadata), so `sample`, `translate` and `eval` apply it through
 `Anchor.regress`; fit never does (its losses read the heads themselves).
+
+The same refinement also measures a regressor: `photo_agreement` is how little it moves the
+large classes, the judge-free score by which `synthgen fit --trials` picks a seed.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from synthgen.anchors.alignment import movable_classes
+from synthgen.anchors.regressor import mean_of_heads
 
 METADATA_KEY = "photo_refinement"
 FREE_LOGIT = -1e4  # a part's logit at a pixel the refinement gave to a large class: never its argmax
@@ -89,3 +93,33 @@ def refine_logits(logits: torch.Tensor, photo: torch.Tensor, refinement: PhotoRe
     refined[:, index] = q.clamp_min(1e-30).log()
     keep = (~large)[x.argmax(1)].unsqueeze(1)  # pixels the regressor gives to a part
     return torch.where(keep, x, refined).to(logits.dtype)
+
+
+@torch.no_grad()
+def photo_agreement(anchor, generator, refinement: PhotoRefinement, n: int, seed: int,
+                    batch_size: int = 50) -> dict[str, float]:
+    """How closely a mask anchor's large classes follow G's photo: per large class, the IoU
+    between the regressor's labels and the same labels refined on the photo, over n latents
+    drawn as `sample` draws them (seed, indices 0..n-1). A regressor that draws a large
+    class where the encoder meant it (a template hair outline) rather than where the photo
+    shows it loses pixels to the refinement. Reads only the regressor and G's photo of the
+    same pass: no judge. The anchor's own recorded refinement, if any, is not applied first."""
+    names = anchor.spec.class_names
+    inter = torch.zeros(len(names), dtype=torch.float64)
+    union = torch.zeros(len(names), dtype=torch.float64)
+    was_training = anchor.training
+    anchor.eval()
+    try:
+        for lo in range(0, n, batch_size):
+            syn = generator.synthesize(generator.sample_latents(list(range(lo, min(lo + batch_size, n))), seed),
+                                       taps=(anchor.tap,))
+            raw = mean_of_heads(anchor.regress_heads(syn)).float()
+            drawn = raw.argmax(1)
+            refined = refine_logits(raw, syn.photo(anchor.size), refinement).argmax(1)
+            for c in refinement.classes:
+                a, b = drawn == c, refined == c
+                inter[c] += float((a & b).sum())
+                union[c] += float((a | b).sum())
+    finally:
+        anchor.train(was_training)
+    return {names[c]: round(float(inter[c] / union[c]), 4) for c in refinement.classes if union[c] > 0}
