@@ -35,6 +35,9 @@ def test_sampling_recipe_on_a_stylegan2_uses_every_term_its_domain_can(stylegan)
     assert (landmark["latent_space"], landmark["feature_tap"], landmark["lambda_cycle"], landmark["feature_noise"]) \
         == ("z", "pyramid", 1.0, 2.0)
     assert (landmark["class_balance"], landmark["align_radius"], landmark["align_start"]) == (0.0, 0, 0)  # masks only
+    assert landmark["trials"] == 1  # trials score a mask's classes against the photo
+    assert resolve_recipe("sampling", load_domain_spec("seg"), stylegan, {}, steps=3000, trial_steps=1000)["trials"] == 3
+    assert resolve_recipe("sampling", load_domain_spec("seg"), stylegan, {}, steps=1999, trial_steps=1000)["trials"] == 1
     rgb = resolve_recipe("sampling", load_domain_spec("rgb"), stylegan, {})  # an encoder only
     assert (rgb["latent_space"], rgb["lambda_prior"], rgb["feature_tap"], rgb["lambda_cycle"], rgb["feature_noise"]) \
         == ("w+", 0.0, "default", 0.0, 0.0)
@@ -63,7 +66,9 @@ def test_a_default_fit_records_its_recipe_and_builds_what_it_resolved(tmp_path, 
               calibration_latents=8, progress=False)
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["recipe"] == "sampling"
-    assert {k: config[k] for k in RECIPE_FIELDS} == {**VALUES["sampling"], "batch_size": 4, "lambda_cycle": 0.0}
+    # two steps leave no room for seed trials of 1,000 steps: one run
+    assert {k: config[k] for k in RECIPE_FIELDS} == {**VALUES["sampling"], "batch_size": 4, "lambda_cycle": 0.0,
+                                                     "trials": 1}
     anchor = load_anchor(out, stylegan)
     assert anchor.encoder.cfg.latent_kind == "z" and anchor.tap == "pyramid"
     assert not anchor.regressor.cfg.batch_norm

@@ -15,6 +15,7 @@ from synthgen.anchors.photo_refinement import PhotoRefinement, photo_agreement
 from synthgen.generators.base import Synthesis
 from synthgen.generators.presets import build_generator
 from paper_fit import fit
+from synthgen.anchors.fit import fit as fit_with_recipe
 
 SKIN, HAIR, BROW = 0, 1, 2
 OPTS = dict(batch_size=2, calibration_latents=8, progress=False, preview_every=0, checkpoint_every=2)
@@ -105,3 +106,20 @@ def test_trials_need_a_mask_domain_and_fit_within_the_steps(tmp_path, gen):
     masks = write_masks(tmp_path / "m")
     with pytest.raises(FitError, match="--trial-steps 5 exceeds --steps 4"):
         fit("seg", masks, gen, tmp_path / "m.safetensors", steps=4, trials=2, trial_steps=5, **OPTS)
+
+
+def test_the_default_recipe_tries_three_seeds_on_a_mask_and_continues_an_older_run_as_it_was(tmp_path, gen):
+    data = write_masks(tmp_path / "d")
+    opts = dict(OPTS, trial_steps=2)
+    fit_with_recipe("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "run", steps=4, **opts)
+    record = json.loads((tmp_path / "run" / "trials.json").read_text())
+    assert record["seeds"] == [0, 1, 2] and record["chosen"] in (0, 1, 2)
+    # A run folder from before trials were the recipe's default (no trials.json) resumes as one run.
+    fit_with_recipe("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "old", steps=2, **opts)
+    fit_with_recipe("seg", data, gen, tmp_path / "b.safetensors", run_dir=tmp_path / "old", steps=4, **opts)
+    assert not (tmp_path / "old" / "trials").exists()
+    assert load_anchor(tmp_path / "b.safetensors").metadata["training"]["seed"] == 0
+    # A warm start (--init-from) has its start: no trials either.
+    fit_with_recipe("seg", data, gen, tmp_path / "c.safetensors", run_dir=tmp_path / "warm", steps=4,
+                    init_from=str(tmp_path / "a.safetensors"), **opts)
+    assert not (tmp_path / "warm" / "trials").exists()

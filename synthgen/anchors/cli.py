@@ -105,10 +105,10 @@ def _user_errors():
 @click.option("--field", default=_fit_default("field"), help="WebDataset field holding the domain files (e.g. seg.png) when --data is shards.")
 @click.option("--points-frame", type=click.IntRange(1), default=_fit_default("points_frame"), help="Keypoints: side of the image the coordinates refer to (default: --size).")
 @click.option("--seed", type=int, default=_fit_default("seed"), show_default=True, help="Seed of initial weights and data order.")
-@click.option("--trials", type=click.IntRange(1), default=_fit_default("trials"), show_default=True,
+@click.option("--trials", type=click.IntRange(1), default=_fit_default("trials"),
               help="Masks: fit seeds --seed .. --seed + TRIALS - 1 for --trial-steps each (run folders RUN_DIR/trials/seed-S), "
                    "keep the one whose large classes (hair, skin, ...) follow G's photo best and continue it to --steps; "
-                   "costs (TRIALS - 1) x --trial-steps more steps. 1 = a single run of --seed.")
+                   "costs (TRIALS - 1) x --trial-steps more steps. 1 = a single run of --seed. " + option_default_help("trials"))
 @click.option("--trial-steps", type=click.IntRange(1), default=_fit_default("trial_steps"), show_default=True,
               help="Steps of each seed trial (--trials > 1); at most --steps.")
 @click.option("--preview-every", type=click.IntRange(0), default=_fit_default("preview_every"), show_default=True, help="Steps between preview grids (0: only at the end).")

@@ -110,7 +110,7 @@ class FitConfig:
     store_dtype: str = free_on_resume("float32")  # dtype of the anchor file's weights ("float16" halves it)
     # masks: fit seeds seed .. seed + trials - 1 for trial_steps each, then continue the one whose
     # large classes follow G's photo best (seed_trials below); 1 = a single run of `seed`
-    trials: int = free_on_resume(1)
+    trials: int | None = free_on_resume(None)  # recipe: sampling 3 for masks (if steps >= 2 trial_steps), paper 1
     trial_steps: int = free_on_resume(1000)
 
 
@@ -137,7 +137,8 @@ def resolve_weights(spec: DomainSpec, cfg: FitConfig) -> LossWeights:
 def with_recipe(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator) -> FitConfig:
     """`cfg` with every option left unset (None) taken from its recipe for `spec` and `generator`."""
     try:
-        values = resolve_recipe(cfg.recipe, spec, generator, {k: getattr(cfg, k) for k in RECIPE_FIELDS})
+        values = resolve_recipe(cfg.recipe, spec, generator, {k: getattr(cfg, k) for k in RECIPE_FIELDS},
+                                steps=cfg.steps, trial_steps=cfg.trial_steps)
     except ValueError as exc:
         raise FitError(f"--recipe: {exc}") from None
     return replace(cfg, **values)
@@ -255,7 +256,7 @@ def _resume_hint(old: dict, resolved: dict) -> str:
     versions)."""
     if "recipe" not in old:
         return " (a run started before --recipe existed ran with what is now --recipe paper: add --recipe paper)"
-    moved = [k for k in RECIPE_FIELDS if k in old and old[k] != resolved.get(k)]
+    moved = [k for k in RECIPE_FIELDS if k in RESUME_KEYS and k in old and old[k] != resolved.get(k)]
     if not moved:
         return ""
     flags = []
@@ -290,13 +291,22 @@ def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | Froz
     options: any FitConfig field. Returns the anchor path. Rerunning with the same
     run_dir resumes; a larger `steps` continues training.
     """
-    cfg = FitConfig(**options)
+    from synthgen.generators import frozen_generator
+
     run_dir = Path(run_dir) if run_dir else default_run_dir(out)
+    spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
+    generator = frozen_generator(generator)  # on the CPU until Accelerate says where
+    cfg = with_recipe(FitConfig(**options), spec, generator)
+    if options.get("trials") is None and (cfg.init_from or (
+            RunFolder(run_dir).has_checkpoint() and not (run_dir / TRIALS_FILE).exists())):
+        # The recipe's trials choose how a fit from nothing starts: a warm start has its start,
+        # and a run folder from before trials were the recipe's goes on as it was.
+        cfg = replace(cfg, trials=1)
     trials = None
     if cfg.trials > 1:
-        trials = seed_trials(domain, data, generator, run_dir, cfg)
+        trials = seed_trials(spec, data, generator, run_dir, cfg)
         cfg = replace(cfg, seed=trials["chosen"])
-    return _Fit(domain, data, generator, Path(out), run_dir, cfg, trials).run()
+    return _Fit(spec, data, generator, Path(out), run_dir, cfg, trials).run()
 
 
 def seed_trials(domain, data, generator, run_dir: Path, cfg: FitConfig) -> dict:

@@ -7,7 +7,9 @@ the regressor then labels `synthgen sample`'s latents poorly. It lands the encod
 through G's frozen mapping with the batch prior-matching term, drops the regressor's
 BatchNorm, reads the multi-resolution tap where the generator has one, and adds the terms
 that train where sampling reads: feature noise, and for masks class-balanced cross-entropy
-and part alignment, and for the other regressed domains the sampled-latent cycle. Masks go
+and part alignment, and for the other regressed domains the sampled-latent cycle. A mask fit
+also tries three seeds briefly and continues the one whose large classes follow G's photo
+(whether it finds the hair outline is chance; fit.seed_trials). Masks go
 without the cycle: from the first step it teaches the encoder to ignore what the regressor
 does not yet read from the photo (a mask's hair outline), and the labels never recover it
 (docs/anchors.md, "Recipes"). `paper` is the method's released settings (the defaults
@@ -34,10 +36,10 @@ DEFAULT_RECIPE = SAMPLING
 VALUES = {
     SAMPLING: dict(batch_size=16, lr=5e-4, latent_space="z", lambda_prior=3.0, regressor_batch_norm=False,
                    feature_tap=PYRAMID_TAP, lambda_cycle=1.0, feature_noise=2.0, class_balance=0.5,
-                   align_radius=2, align_start=500),
+                   align_radius=2, align_start=500, trials=3),
     PAPER: dict(batch_size=4, lr=1e-4, latent_space="w+", lambda_prior=0.0, regressor_batch_norm=True,
                 feature_tap=DEFAULT_TAP, lambda_cycle=0.0, feature_noise=0.0, class_balance=0.0,
-                align_radius=0, align_start=0),
+                align_radius=0, align_start=0, trials=1),
 }
 RECIPE_FIELDS = tuple(VALUES[PAPER])
 # Where a value applies; elsewhere the option resolves to off (w+, the default tap, 0).
@@ -47,6 +49,7 @@ APPLIES = {
     "feature_tap": "where the generator has it, not rgb",
     "lambda_cycle": "not rgb, not masks", "feature_noise": "not rgb",
     "class_balance": "masks", "align_radius": "masks", "align_start": "masks",
+    "trials": "masks, where --steps is at least twice --trial-steps",
 }
 
 
@@ -58,9 +61,11 @@ def option_default_help(field: str) -> str:
     return f"[default: recipe: sampling {shown(VALUES[SAMPLING][field])}{where}, paper {shown(VALUES[PAPER][field])}]"
 
 
-def resolve_recipe(recipe: str, spec: DomainSpec, generator: FrozenGenerator, given: dict[str, Any]) -> dict[str, Any]:
+def resolve_recipe(recipe: str, spec: DomainSpec, generator: FrozenGenerator, given: dict[str, Any],
+                   steps: int | None = None, trial_steps: int | None = None) -> dict[str, Any]:
     """Every RECIPE_FIELDS option for `spec` fit to `generator`: the value in `given` where it is
-    not None, else `recipe`'s where the domain and generator can use it, else off."""
+    not None, else `recipe`'s where the domain and generator can use it, else off. `steps` and
+    `trial_steps` (the fit's) decide whether seed trials fit in the run."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
     values = dict(VALUES[recipe])
@@ -76,7 +81,9 @@ def resolve_recipe(recipe: str, spec: DomainSpec, generator: FrozenGenerator, gi
     if spec.kind == "mask":
         values["lambda_cycle"] = 0.0  # it costs a mask fit its hair from the start (docs/anchors.md)
     else:
-        values.update(class_balance=0.0, align_radius=0, align_start=0)
+        values.update(class_balance=0.0, align_radius=0, align_start=0, trials=1)  # trials score a mask's classes
+    if steps is not None and trial_steps is not None and steps < 2 * trial_steps:
+        values["trials"] = 1  # trials as long as the run itself would only multiply its cost
     values.update({k: v for k, v in given.items() if k in RECIPE_FIELDS and v is not None})
     if given.get("lambda_prior") is None and values["latent_space"] != "z":
         values["lambda_prior"] = 0.0  # the prior term matches E's z: nothing to match in w+
