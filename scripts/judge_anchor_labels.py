@@ -67,9 +67,9 @@ def best_shifts(labels: torch.Tensor, truth: torch.Tensor, names, radius: int) -
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             shifted = torch.roll(labels, (dy, dx), (1, 2))  # rolled once per shift, read for every class
+            per_class = ConfusionMatrix(len(names)).update(shifted, truth).iou()
             for c in present:
-                lab, t = shifted == c, truth == c
-                iou[c][(dy, dx)] = float((lab & t).sum()) / max(int((lab | t).sum()), 1)
+                iou[c][(dy, dx)] = float(per_class[c])
     out = {}
     for c in present:
         best = max(iou[c], key=iou[c].get)

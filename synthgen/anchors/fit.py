@@ -309,7 +309,7 @@ def fit(domain: str | DomainSpec, data: str | Path, generator: str | Path | Froz
     return _Fit(spec, data, generator, Path(out), run_dir, cfg, trials).run()
 
 
-def seed_trials(domain, data, generator, run_dir: Path, cfg: FitConfig) -> dict:
+def seed_trials(spec: DomainSpec, data, generator: FrozenGenerator, run_dir: Path, cfg: FitConfig) -> dict:
     """Fit seeds cfg.seed .. cfg.seed + cfg.trials - 1 for cfg.trial_steps each (run folders
     run_dir/trials/seed-S), score each by `photo_agreement` and continue the best in run_dir.
 
@@ -322,9 +322,6 @@ def seed_trials(domain, data, generator, run_dir: Path, cfg: FitConfig) -> dict:
     trials are not refit, and once the choice is recorded the trials are skipped.
     Returns the record, with "chosen" the seed continued.
     """
-    from synthgen.generators import frozen_generator
-
-    spec = domain if isinstance(domain, DomainSpec) else load_domain_spec(domain)
     if spec.kind != "mask":
         raise FitError(f"--trials compares a mask's large classes with G's photo; domain {spec.name!r} is "
                        f"{spec.kind!r}: pass --trials 1")
@@ -343,7 +340,6 @@ def seed_trials(domain, data, generator, run_dir: Path, cfg: FitConfig) -> dict:
         return record
     record = record or {"seeds": seeds, "trial_steps": cfg.trial_steps, "latents": TRIAL_LATENTS,
                         "latent_seed": cfg.seed + TRIAL_SEED_OFFSET, "agreement": {}}
-    generator = frozen_generator(generator)
     acc = _accelerator(cfg)
     for seed in seeds:
         if str(seed) in record["agreement"]:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from synthgen.anchors.alignment import movable_classes
 from synthgen.anchors.regressor import mean_of_heads
+from synthgen.metrics import ConfusionMatrix
 
 METADATA_KEY = "photo_refinement"
 FREE_LOGIT = -1e4  # a part's logit at a pixel the refinement gave to a large class: never its argmax
@@ -105,8 +106,7 @@ def photo_agreement(anchor, generator, refinement: PhotoRefinement, n: int, seed
     shows it loses pixels to the refinement. Reads only the regressor and G's photo of the
     same pass: no judge. The anchor's own recorded refinement, if any, is not applied first."""
     names = anchor.spec.class_names
-    inter = torch.zeros(len(names), dtype=torch.float64)
-    union = torch.zeros(len(names), dtype=torch.float64)
+    agreement = ConfusionMatrix(len(names))  # rows: refined, columns: as drawn
     was_training = anchor.training
     anchor.eval()
     try:
@@ -114,12 +114,8 @@ def photo_agreement(anchor, generator, refinement: PhotoRefinement, n: int, seed
             syn = generator.synthesize(generator.sample_latents(list(range(lo, min(lo + batch_size, n))), seed),
                                        taps=(anchor.tap,))
             raw = mean_of_heads(anchor.regress_heads(syn)).float()
-            drawn = raw.argmax(1)
-            refined = refine_logits(raw, syn.photo(anchor.size), refinement).argmax(1)
-            for c in refinement.classes:
-                a, b = drawn == c, refined == c
-                inter[c] += float((a & b).sum())
-                union[c] += float((a | b).sum())
+            agreement.update(raw.argmax(1), refine_logits(raw, syn.photo(anchor.size), refinement).argmax(1))
     finally:
         anchor.train(was_training)
-    return {names[c]: round(float(inter[c] / union[c]), 4) for c in refinement.classes if union[c] > 0}
+    iou = agreement.iou()
+    return {names[c]: round(float(iou[c]), 4) for c in refinement.classes if iou[c] == iou[c]}  # NaN: in neither
