@@ -7,6 +7,16 @@ which no training job reads, and optionally a grid (top: renderer, bottom: gener
     python scripts/eval_generator_fidelity.py --split validation --n 500 --judge domains/segmenter.safetensors \
         --blur-sigmas 0.5,1,1.5,2
 
+With `--factors N`, it also says which latent factors G reproduces: for each z slot of the
+ToyFaces layout, N latents with that slot moved by +1.5, and the gain of G's change of photo
+on the renderer's change of render (the least-squares slope over all pixels: 1 = G moves
+the picture as the renderer does, 0 = G ignores the slot) with its cosine, the same gain on
+4x4 means (a part moved but blurred still counts) and how far G's mapping moves its
+latents. A generator that recolours faithfully but draws one face template gains near 1 on
+the colour slots and near 0 on the parts' places and sizes.
+
+    python scripts/eval_generator_fidelity.py --split validation --n 64 --factors 32
+
 With `--judge`, the reference segmenter also parses G(z), render_rgb(z) and render_rgb(z)
 blurred by a Gaussian of each `--blur-sigmas` (px), each scored against render_seg(z); the
 PSNR of G(z) against each blurred render says which blur G's photos match. That separates
@@ -40,6 +50,40 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return x.reshape(b, c, h, w).permute(0, 2, 3, 1).round().clamp(0, 255).byte().numpy()
 
 
+FACTOR_SHIFT = 1.5  # how far each slot moves: about one and a half standard deviations
+
+
+def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIFT, mapping=None) -> dict[str, dict[str, float]]:
+    """Per z slot of the ToyFaces layout: how much of the renderer's change G reproduces.
+
+    `synthesize` and `render` map z (B, Z) to float images (B, 3, S, S) in [-1, 1]. Returns
+    {slot name: {"render_rms": size of the renderer's change, "gain": <dG, dR> / <dR, dR>,
+    "cos": cosine of dG and dR, "gain_coarse": the gain of the changes' 4x4 means}}, pooled
+    over the B latents. With `mapping` (z -> G's latents), also "w_change": the mean norm of
+    the change of G's latents, which says whether G's mapping passes the slot on at all.
+    """
+    from synthgen.toyfaces.latent import Z_LAYOUT
+
+    g0, r0 = synthesize(z), render(z)
+    w0 = mapping(z) if mapping is not None else None
+    out = {}
+    for slot in Z_LAYOUT:
+        moved = z.clone()
+        moved[:, slot.index] += shift
+        dg, dr = (synthesize(moved) - g0).double(), (render(moved) - r0).double()
+        dot, rr, gg = float((dg * dr).sum()), float((dr * dr).sum()), float((dg * dg).sum())
+        # The same on 4x4 means: a part G moves but draws blurred still counts there.
+        cg, cr = torch.nn.functional.avg_pool2d(dg, 4), torch.nn.functional.avg_pool2d(dr, 4)
+        c_dot, c_rr = float((cg * cr).sum()), float((cr * cr).sum())
+        out[slot.name] = {"render_rms": round((rr / dr.numel()) ** 0.5, 4),
+                          "gain": round(dot / rr, 3) if rr > 0 else None,
+                          "cos": round(dot / (rr * gg) ** 0.5, 3) if rr > 0 and gg > 0 else None,
+                          "gain_coarse": round(c_dot / c_rr, 3) if c_rr > 0 else None}
+        if mapping is not None:
+            out[slot.name]["w_change"] = round(float((mapping(moved) - w0).flatten(1).norm(dim=1).mean()), 3)
+    return out
+
+
 @click.command()
 @click.option("--generator", type=click.Path(exists=True, dir_okay=False), default="domains/generator.safetensors",
               show_default=True, help="A generator imitating ToyFaces (z_dim 64).")
@@ -49,9 +93,11 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Reference segmenter: also score its parsing of G(z), render(z) and blurred renders against render_seg(z).")
 @click.option("--blur-sigmas", default="1,2", show_default=True, help="Gaussian sigmas (px) of the blurred renders (with --judge).")
+@click.option("--factors", type=click.IntRange(0), default=0, show_default=True,
+              help="Latents of the split per z slot for the factor gains (0 = off).")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None, help="Write a comparison grid PNG here.")
 def main(generator: str, n: int, batch_size: int, split: str, judge: str | None, blur_sigmas: str,
-         grid: str | None) -> None:
+         factors: int, grid: str | None) -> None:
     gen = load_generator(generator)
     test = SPLITS[split]
     scores = {"psnr": [], "ssim": []}
@@ -102,6 +148,26 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         result["frechet_judge_features"] = round(frechet_distance_of_features(
             np.concatenate(features["generator"]), np.concatenate(features["render"])), 4)
         result["psnr_generator_vs_blurred"] = {f"{s:g}": float(np.concatenate(v).mean()) for s, v in blur_psnr.items()}
+    if factors:
+        def synthesize(z):
+            with torch.no_grad():
+                return gen.synthesize(gen.map(z)).rgb.clamp(-1, 1)
+
+        def render(z):
+            rgb = render_batch(z.numpy(), gen.resolution, domains=("rgb",))["rgb"]
+            return torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+        def mapping(z):
+            with torch.no_grad():
+                return gen.map(z)
+
+        gains = factor_gains(synthesize, render, gen.sample_z(list(range(factors)), test.seed), mapping=mapping)
+        result["factors"] = gains
+        values = [v["gain"] for v in gains.values() if v["gain"] is not None]
+        result["factor_gain_mean"] = round(float(np.mean(values)), 3)
+        result["factors_ignored"] = sum(v < 0.1 for v in values)  # slots G barely follows
+        coarse = [v["gain_coarse"] for v in gains.values() if v["gain_coarse"] is not None]
+        result["factor_gain_coarse_mean"] = round(float(np.mean(coarse)), 3)
     click.echo(json.dumps({"n": n, "split": split, **result}))
     if grid:
         from PIL import Image

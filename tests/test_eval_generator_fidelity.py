@@ -39,3 +39,34 @@ def test_blur_keeps_the_image_and_smooths_an_edge(script):
     assert blurred.shape == step.shape and blurred.dtype == np.uint8
     row = blurred[0, 4, :, 0].astype(int)
     assert row[0] == 0 and row[-1] == 200 and 0 < row[4] < row[5] < 200  # monotone ramp across the edge
+
+
+def test_factor_gains_are_one_for_the_renderer_itself_and_zero_for_a_fixed_picture(script):
+    import numpy as np
+    import torch
+
+    from synthgen.toyfaces import render_batch
+
+    def render(z):
+        rgb = render_batch(z.numpy(), 32, domains=("rgb",))["rgb"]
+        return torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    z = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32))
+    same = script.factor_gains(render, render, z)
+    assert len(same) == 64
+    moving = [v for v in same.values() if v["render_rms"] > 0]
+    assert len(moving) > 50 and all(v["gain"] == pytest.approx(1) and v["cos"] == pytest.approx(1) for v in moving)
+    assert all(v["gain_coarse"] == pytest.approx(1) for v in moving if v["gain_coarse"] is not None)
+    fixed = script.factor_gains(lambda z: torch.zeros(len(z), 3, 32, 32), render, z)
+    assert all(v["gain"] in (0, None) for v in fixed.values())  # a generator that ignores z gains nothing
+
+
+def test_the_shipped_generator_follows_colour_slots_and_the_report_counts_ignored_ones(script):
+    result = CliRunner().invoke(script.main, [
+        "--generator", str(ROOT / "domains" / "generator.safetensors"), "--n", "4", "--split", "validation", "--factors", "4",
+    ])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["factors"]["bg_value"]["gain"] > 0.8  # the background's brightness is reproduced
+    assert out["factors"]["bg_value"]["w_change"] > 0  # and passed on by the mapping
+    assert 0 <= out["factors_ignored"] <= 64 and 0 < out["factor_gain_mean"] < 1
