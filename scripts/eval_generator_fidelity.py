@@ -153,9 +153,10 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
             with torch.no_grad():
                 return gen.synthesize(gen.map(z)).rgb.clamp(-1, 1)
 
+        from synthgen.evaluation.segmenter import images_to_input
+
         def render(z):
-            rgb = render_batch(z.numpy(), gen.resolution, domains=("rgb",))["rgb"]
-            return torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 127.5 - 1
+            return images_to_input(render_batch(z.numpy(), gen.resolution, domains=("rgb",))["rgb"])
 
         def mapping(z):
             with torch.no_grad():
