@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from synthgen.generators import load_generator
-from synthgen.metrics import gaussian_window, psnr, ssim
+from synthgen.metrics import change_gains, gaussian_window, psnr, ssim
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import SPLITS
 
@@ -72,13 +72,11 @@ def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIF
         moved[:, slot.index] += shift
         dg, dr = (synthesize(moved) - g0).double(), (render(moved) - r0).double()
         dot, rr, gg = float((dg * dr).sum()), float((dr * dr).sum()), float((dg * dg).sum())
-        # The same on 4x4 means: a part G moves but draws blurred still counts there.
-        cg, cr = torch.nn.functional.avg_pool2d(dg, 4), torch.nn.functional.avg_pool2d(dr, 4)
-        c_dot, c_rr = float((cg * cr).sum()), float((cr * cr).sum())
+        gain, coarse = change_gains(dg, dr)  # coarse: on 4x4 means, where a part G moves but blurs still counts
         out[slot.name] = {"render_rms": round((rr / dr.numel()) ** 0.5, 4),
-                          "gain": round(dot / rr, 3) if rr > 0 else None,
+                          "gain": None if gain is None else round(gain, 3),
                           "cos": round(dot / (rr * gg) ** 0.5, 3) if rr > 0 and gg > 0 else None,
-                          "gain_coarse": round(c_dot / c_rr, 3) if c_rr > 0 else None}
+                          "gain_coarse": None if coarse is None else round(coarse, 3)}
         if mapping is not None:
             out[slot.name]["w_change"] = round(float((mapping(moved) - w0).flatten(1).norm(dim=1).mean()), 3)
     return out

@@ -183,6 +183,17 @@ def ssim(a, b, data_range: float = 255.0, window: int = 11, sigma: float = 1.5) 
 
 
 # -- Fréchet distance ----------------------------------------------------------------
+def change_gains(moved: torch.Tensor, reference: torch.Tensor, pool: int = 4) -> tuple[float | None, float | None]:
+    """How much of a reference change of pictures another change reproduces: the least-squares
+    slope <moved, reference> / <reference, reference> over every pixel (1 = the same change,
+    0 = none), and the same on `pool` x `pool` means, where a change drawn blurred still counts.
+    Both (B, C, H, W); None where the reference does not change."""
+    dg, dr = moved.double(), reference.double()
+    cg, cr = F.avg_pool2d(dg, pool), F.avg_pool2d(dr, pool)
+    rr, c_rr = float((dr * dr).sum()), float((cr * cr).sum())
+    return (float((dg * dr).sum()) / rr if rr > 0 else None, float((cg * cr).sum()) / c_rr if c_rr > 0 else None)
+
+
 def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) features -> mean (D,), covariance (D, D) with the unbiased N-1 normaliser."""
     f = _numpy(features).astype(np.float64)

@@ -145,3 +145,15 @@ def test_frechet_distance_of_features():
     np.testing.assert_allclose(cov, [[2, 2], [2, 2]])  # N-1 normaliser
     shifted = metrics.frechet_distance_of_features(f, f + np.array([3.0, 0, 0, 0]))
     assert shifted == pytest.approx(9.0, rel=1e-6)
+
+
+def test_change_gains_are_the_slope_on_the_reference_change():
+    import torch
+
+    from synthgen.metrics import change_gains
+
+    reference = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert change_gains(reference, reference) == pytest.approx((1.0, 1.0))
+    assert change_gains(0.5 * reference, reference) == pytest.approx((0.5, 0.5))
+    assert change_gains(torch.zeros_like(reference), reference) == pytest.approx((0.0, 0.0))
+    assert change_gains(reference, torch.zeros_like(reference)) == (None, None)
