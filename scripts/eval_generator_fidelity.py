@@ -151,10 +151,10 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
             with torch.no_grad():
                 return gen.synthesize(gen.map(z)).rgb.clamp(-1, 1)
 
-        from synthgen.evaluation.segmenter import images_to_input
+        from synthgen.builtin.train_generator import render_rgb
 
         def render(z):
-            return images_to_input(render_batch(z.numpy(), gen.resolution, domains=("rgb",))["rgb"])
+            return render_rgb(z, gen.resolution)
 
         def mapping(z):
             with torch.no_grad():

@@ -60,7 +60,6 @@ def slot_range(G, render, z: torch.Tensor, slot_index: int, steps: int, lr: floa
     targets = render(moved)
     with torch.no_grad():
         w = G.mapping(moved)  # (3F, w_dim)
-        mapped = G.synthesize(w[:, None].expand(-1, G.num_ws, -1))[0]
     if space == "w":
         def synthesize(latent):
             return G.synthesize(latent[:, None].expand(-1, G.num_ws, -1))[0]
@@ -71,7 +70,7 @@ def slot_range(G, render, z: torch.Tensor, slot_index: int, steps: int, lr: floa
         start = w[:, None].expand(-1, G.num_ws, -1)
     latent = project(synthesize, targets, start, steps, lr)
     with torch.no_grad():
-        projected = synthesize(latent)
+        mapped, projected = synthesize(start), synthesize(latent)
     low, high = slice(0, faces), slice(2 * faces, 3 * faces)
     span = SLOT_VALUES[-1] - SLOT_VALUES[0]
     reference = targets[high] - targets[low]
@@ -139,9 +138,9 @@ def corrected_mapping(G, directions: dict[int, torch.Tensor], scale: float, step
               help="Adam steps (512 fresh z each) that retrain the mapping for --corrected-out.")
 def main(generator: str, slots: str, faces: int, split: str, steps: int, lr: float, space: str,
          directions_out: str | None, corrected_out: str | None, correction_scale: float, correction_steps: int) -> None:
-    from synthgen.evaluation.segmenter import images_to_input
+    from synthgen.builtin.train_generator import render_rgb
     from synthgen.generators import load_generator
-    from synthgen.toyfaces import Z_DIM, render_batch
+    from synthgen.toyfaces import Z_DIM
     from synthgen.toyfaces.latent import Z_INDEX
     from synthgen.toyfaces.splits import SPLITS
 
@@ -159,7 +158,7 @@ def main(generator: str, slots: str, faces: int, split: str, steps: int, lr: flo
     G.eval().requires_grad_(False)
 
     def render(z):
-        return images_to_input(render_batch(z.numpy(), G.cfg.size, domains=("rgb",))["rgb"])
+        return render_rgb(z, G.cfg.size)
 
     z = frozen.sample_z(list(range(faces)), SPLITS[split].seed)
     result, saved = {}, {}

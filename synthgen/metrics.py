@@ -182,7 +182,7 @@ def ssim(a, b, data_range: float = 255.0, window: int = 11, sigma: float = 1.5) 
     return s.flatten(1).mean(1).numpy()
 
 
-# -- Fréchet distance ----------------------------------------------------------------
+# -- Change of pictures ------------------------------------------------------------
 def change_gains(moved: torch.Tensor, reference: torch.Tensor, pool: int = 4) -> tuple[float | None, float | None]:
     """How much of a reference change of pictures another change reproduces: the least-squares
     slope <moved, reference> / <reference, reference> over every pixel (1 = the same change,
@@ -194,6 +194,7 @@ def change_gains(moved: torch.Tensor, reference: torch.Tensor, pool: int = 4) ->
     return (float((dg * dr).sum()) / rr if rr > 0 else None, float((cg * cr).sum()) / c_rr if c_rr > 0 else None)
 
 
+# -- Fréchet distance ----------------------------------------------------------------
 def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) features -> mean (D,), covariance (D, D) with the unbiased N-1 normaliser."""
     f = _numpy(features).astype(np.float64)

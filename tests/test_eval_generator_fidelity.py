@@ -45,11 +45,10 @@ def test_factor_gains_are_one_for_the_renderer_itself_and_zero_for_a_fixed_pictu
     import numpy as np
     import torch
 
-    from synthgen.evaluation.segmenter import images_to_input
-    from synthgen.toyfaces import render_batch
+    from synthgen.builtin.train_generator import render_rgb
 
     def render(z):
-        return images_to_input(render_batch(z.numpy(), 32, domains=("rgb",))["rgb"])
+        return render_rgb(z, 32)
 
     z = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32))
     same = script.factor_gains(render, render, z)

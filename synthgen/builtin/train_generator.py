@@ -69,8 +69,13 @@ def r1_penalty(D: torch.nn.Module, real: torch.Tensor, condition: torch.Tensor |
 def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(z (B, Z), rgb (B, 3, S, S) in [-1, 1]) for sample indices of a ToyFaces split (wrapping: epochs)."""
     z = split_z(split.name, (indices % split.size).tolist())
-    rgb = render_batch(z, size, domains=("rgb",))["rgb"]  # (B, S, S, 3) uint8
-    return torch.from_numpy(z), uint8_to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
+    return torch.from_numpy(z), render_rgb(z, size)
+
+
+def render_rgb(z: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """render_rgb(z) as G's photos are: float (B, 3, S, S) in [-1, 1]."""
+    rgb = render_batch(np.asarray(z), size, domains=("rgb",))["rgb"]  # (B, S, S, 3) uint8
+    return uint8_to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
 
 
 def uint8_to_unit(rgb: torch.Tensor) -> torch.Tensor:
