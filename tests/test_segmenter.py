@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from synthgen.celebamask import CLASS_ID, CLASS_NAMES
 from synthgen.cli import main
 from synthgen.evaluation.segmenter import (
-    SegmenterConfig, SegmenterFileError, UNet, count_parameters, load_segmenter, predict, save_segmenter,
+    SegmenterConfig, SegmenterFileError, UNet, count_parameters, images_to_input, load_segmenter, predict, save_segmenter,
 )
 from synthgen.evaluation.train_segmenter import (
     TrainConfig, augment, evaluate_segmenter, mirror_class_map, new_segmenter, train_segmenter,
@@ -48,7 +48,7 @@ def test_mirror_map_swaps_left_and_right_only():
 
 def test_flip_augmentation_mirrors_pixels_and_labels():
     pairs = fake_faces(8, size=16)
-    x = torch.from_numpy(pairs.images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = images_to_input(pairs.images)
     y = torch.from_numpy(pairs.masks).long()
     gen = torch.Generator().manual_seed(0)
     xa, ya = augment(x, y, TrainConfig(jitter=0), mirror_class_map(CLASS_NAMES), gen)

@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from synthgen.anchors.spec import DomainSpec
 from synthgen.errors import UserError
 from synthgen.landmarks68 import draw_landmarks
+from synthgen.pixels import to_uint8, to_unit
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 KEYPOINT_EXTENSIONS = (".npy", ".pts", ".txt")
@@ -162,7 +163,7 @@ def gaussian_heatmaps(points: torch.Tensor, size: int, sigma_fraction: float) ->
 def to_target(spec: DomainSpec, batch: torch.Tensor, size: int) -> torch.Tensor:
     """Compact batch -> what the regressor output is compared with (paper eq. 4)."""
     if spec.kind == "image":
-        return batch.float() / 127.5 - 1.0  # (B, C, S, S) in [-1, 1]
+        return to_unit(batch)  # (B, C, S, S) in [-1, 1]
     if spec.kind == "mask":
         return batch.long()  # (B, S, S) class ids for cross-entropy
     return gaussian_heatmaps(batch.float(), size, spec.heatmap_sigma)  # (B, N, S, S)
@@ -216,7 +217,7 @@ def decode(spec: DomainSpec, raw: torch.Tensor) -> dict[str, np.ndarray]:
     # sample's landmark heatmaps are 18 MB of float32, its points 544 bytes.
     raw = raw.detach().float()
     if spec.kind == "image":
-        img = ((raw.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        img = to_uint8(raw)
         return {"image": img.permute(0, 2, 3, 1).cpu().numpy()}  # (B, H, W, C)
     if spec.kind == "mask":
         return {"mask": raw.argmax(1).to(torch.uint8).cpu().numpy()}  # (B, H, W)

@@ -40,6 +40,7 @@ from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
+from synthgen.pixels import to_unit
 from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
 from synthgen.schedules import cosine_lr
 
@@ -673,7 +674,7 @@ class _Fit:
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         with self.acc.autocast():
-            d_loss = d_logistic_loss(self.disc(real.float() / 127.5 - 1.0), self.disc(fake))
+            d_loss = d_logistic_loss(self.disc(to_unit(real)), self.disc(fake))
         self.opt_d.zero_grad(set_to_none=True)
         self.acc.backward(d_loss)
         self.opt_d.step()

@@ -29,6 +29,7 @@ from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
 from synthgen.metrics import psnr as per_image_psnr
+from synthgen.pixels import to_uint8, to_unit
 from synthgen.runs import RunFolder
 from synthgen.schedules import cosine_lr
 from synthgen.toyfaces import Z_DIM, render_batch
@@ -75,11 +76,7 @@ def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torc
 def render_rgb(z: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """render_rgb(z) as G's photos are: float (B, 3, S, S) in [-1, 1]."""
     rgb = render_batch(np.asarray(z), size, domains=("rgb",))["rgb"]  # (B, S, S, 3) uint8
-    return uint8_to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
-
-
-def uint8_to_unit(rgb: torch.Tensor) -> torch.Tensor:
-    return rgb.float() / 127.5 - 1
+    return to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
 
 
 class TargetCache:
@@ -102,7 +99,7 @@ class TargetCache:
 
     def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.from_numpy(indices % self.n).to(self.z.device)
-        return self.z[idx], uint8_to_unit(self.rgb[idx])
+        return self.z[idx], to_unit(self.rgb[idx])
 
 
 class GeneratorTrainer:
@@ -260,7 +257,7 @@ class GeneratorTrainer:
         from PIL import Image
 
         rows = [torch.cat(list(t), dim=2) for t in (real, fake)]  # (3, S, n*S) each
-        grid = ((torch.cat(rows, dim=1).clamp(-1, 1) + 1) * 127.5).round().byte()
+        grid = to_uint8(torch.cat(rows, dim=1))
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)
 
     # -- loop ----------------------------------------------------------------------

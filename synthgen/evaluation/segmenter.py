@@ -21,6 +21,7 @@ from torch import nn
 from synthgen.atomic_files import atomic_write
 from synthgen.celebamask import CLASS_NAMES
 from synthgen.evaluation.errors import SegmenterFileError
+from synthgen.pixels import to_unit
 
 @dataclass
 class SegmenterConfig:
@@ -94,7 +95,7 @@ def images_to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(images))
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected uint8 photos (B, H, W, 3), got {tuple(x.shape)}")
-    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+    return to_unit(x.permute(0, 3, 1, 2))
 
 
 @torch.no_grad()

@@ -1,0 +1,16 @@
+"""synthgen/pixels.py: uint8 pixels <-> [-1, 1], the one conversion every reader and writer uses."""
+import torch
+
+from synthgen.pixels import to_uint8, to_unit
+
+
+def test_every_pixel_value_survives_a_round_trip_and_spans_the_unit_range():
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    unit = to_unit(pixels)
+    assert unit.dtype == torch.float32 and unit.min() == -1.0 and unit.max() == 1.0
+    assert torch.equal(to_uint8(unit), pixels)
+
+
+def test_out_of_range_values_clamp_and_halves_round_to_nearest():
+    unit = torch.tensor([-3.0, -1.0, 0.0, 1.0, 7.0, 2 / 255 - 1])
+    assert to_uint8(unit).tolist() == [0, 0, 128, 255, 255, 1]  # 127.5 rounds half to even: 128
