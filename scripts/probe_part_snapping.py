@@ -28,21 +28,14 @@ import click
 import torch
 import torch.nn.functional as F
 
+from synthgen.anchors.alignment import shifted
+
 
 class PartSnapping(NamedTuple):
     classes: tuple[int, ...]  # the parts
     radius: int = 1  # largest shift per axis, in pixels
     margin: float = 0.5  # a move must raise the part's contrast with its ring by more than this fraction
     enclosed: float = 0.8  # share of a group's ring one class must hold for the group to move
-
-
-def _shift(x: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
-    """x (B, C, H, W) moved down by dy and right by dx; uncovered pixels are `fill`."""
-    h, w = x.shape[-2:]
-    out = torch.full_like(x, fill)
-    out[..., max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)] = \
-        x[..., max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
-    return out
 
 
 def part_groups(parts: torch.Tensor, max_groups: int) -> torch.Tensor:
@@ -119,11 +112,11 @@ def snap_parts(logits: torch.Tensor, photo: torch.Tensor, snapping: PartSnapping
     rest = x.masked_fill(parts[None, :, None, None], float("-inf")).argmax(1, keepdim=True)
     moved = (choice >= 0)[:, :, None, None] & groups  # (B, G, S, S) pixels that leave
     snapped = torch.where(moved.any(1, keepdim=True), rest, labels)
-    for i, (dy, dx) in enumerate(offsets):  # groups do not overlap, nor (one pixel apart) do their moves much
+    for i, (dy, dx) in enumerate(offsets):  # two moved groups landing on one pixel: the later offset's wins
         going = (choice == i)[:, :, None, None] & groups
         if bool(going.any()):
-            arrive = _shift(going.any(1, keepdim=True).float(), dy, dx, 0.0) > 0
-            snapped = torch.where(arrive, _shift(labels.float(), dy, dx, -1.0).long(), snapped)
+            arrive = shifted(going.any(1, keepdim=True).float(), dy, dx) > 0  # only moved pixels: their labels
+            snapped = torch.where(arrive, shifted(labels, dy, dx), snapped)
     changed = snapped != labels
     lift = x.amax(1, keepdim=True) + 1.0  # the new class's logit where a pixel changed: now its argmax
     out = x.scatter(1, snapped, torch.where(changed, lift, x.gather(1, snapped)))
@@ -144,9 +137,9 @@ def snap_parts(logits: torch.Tensor, photo: torch.Tensor, snapping: PartSnapping
 @click.option("--batch-size", type=click.IntRange(1), default=50, show_default=True, help="Latents per generator pass.")
 def main(anchor: str, generator: str, judge: str, n: int, seed: int, settings: str, batch_size: int) -> None:
     """Per setting, the labels' IoU against the judge, as drawn and snapped on G's photo."""
+    from synthgen.anchors.alignment import movable_classes
     from synthgen.anchors.anchor import anchor_taps, load_anchor
     from synthgen.anchors.codecs import decode
-    from synthgen.anchors.alignment import movable_classes
     from synthgen.anchors.regressor import mean_of_heads
     from synthgen.anchors.spec import DomainSpec
     from synthgen.evaluation.segmenter import load_segmenter, predict
@@ -174,9 +167,10 @@ def main(anchor: str, generator: str, judge: str, n: int, seed: int, settings: s
             syn = G.synthesize(G.sample_latents(list(range(lo, min(lo + batch_size, n))), seed), taps=anchor_taps([a]))
             truth = predict(segmenter, decode(photo_spec, syn.rgb)["image"])
             raw = mean_of_heads(a.regress_heads(syn))  # the regressor as drawn: no recorded refinement
+            photo = syn.photo(a.size)
             scores[0].update(decode(a.spec, raw)["mask"], truth)
             for snap, score in zip(snaps, scores[1:]):
-                score.update(decode(a.spec, snap_parts(raw, syn.photo(a.size), snap))["mask"], truth)
+                score.update(decode(a.spec, snap_parts(raw, photo, snap))["mask"], truth)
     for label, score in zip(["drawn"] + [":".join(map(str, p)) for p in pairs], scores):
         report = score.report()
         iou = {names[c]: round(report["iou"][names[c]], 3) for c in snaps[0].classes

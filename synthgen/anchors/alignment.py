@@ -43,7 +43,7 @@ def fill_static(target: torch.Tensor, movable: torch.Tensor) -> torch.Tensor:
     return grow.argmax(1)  # a map with no static class at all stays 0
 
 
-def _shifted(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+def shifted(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """t (..., S, S) moved by (dy, dx) pixels; what enters is 0."""
     s = t.shape[-1]
     out = torch.zeros_like(t)
@@ -88,7 +88,7 @@ def align_target(target: torch.Tensor, log_probs: torch.Tensor, movable: torch.T
     for i, (dy, dx) in enumerate(shifts):
         chosen = (best == i)[..., None, None]
         if chosen.any():
-            placed += _shifted(parts, dy, dx) * chosen
+            placed += shifted(parts, dy, dx) * chosen
     out = base.clone()
     for m, c in enumerate(classes):
         out[placed[:, m] > 0] = c
