@@ -35,7 +35,7 @@ import torch
 
 from synthgen.generators import load_generator
 from synthgen.metrics import change_gains, gaussian_window, psnr, ssim
-from synthgen.pixels import to_uint8
+from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import SPLITS
 
@@ -120,7 +120,7 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         indices = list(range(start, min(n, start + batch_size)))
         with torch.no_grad():
             fake = gen.synthesize(gen.sample_latents(indices, test.seed)).rgb  # (B, 3, R, R) in [-1, 1]
-        fake = to_uint8(fake).permute(0, 2, 3, 1).numpy()
+        fake = to_uint8_images(fake)
         rendered = render_batch(gen.sample_z(indices, test.seed).numpy(), gen.resolution,
                                 domains=("rgb", "seg") if judge else ("rgb",))
         real = rendered["rgb"]

@@ -21,14 +21,11 @@ import torch
 from synthgen.anchors.anchor import anchor_taps, load_anchor
 from synthgen.anchors.codecs import decode
 from synthgen.anchors.photo_refinement import large_class_refinement, photo_agreement
-from synthgen.anchors.spec import DomainSpec
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+from synthgen.pixels import to_uint8_images
 from synthgen.runs import RunFolder
-
-
-PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 
 
 def load_run(run_dir: str, like: str, G):
@@ -104,7 +101,7 @@ def main() -> None:
         for lo in range(0, args.n, args.batch_size):
             idx = list(range(lo, min(lo + args.batch_size, args.n)))
             syn = G.synthesize(G.sample_latents(idx, args.seed), taps=anchor_taps(anchors))
-            photos = decode(PHOTO, syn.rgb)["image"]
+            photos = to_uint8_images(syn.rgb)
             truth = predict(judge, photos)
             labelled = [decode(a.spec, a.regress(syn))["mask"] for a in anchors]  # one regressor pass per anchor
             if args.picture and lo == 0:

@@ -39,20 +39,17 @@ import torch
 import torch.nn.functional as F
 
 from synthgen.anchors.anchor import Anchor, load_anchor
-from synthgen.anchors.calibration import calibrate_class_frequencies
-from synthgen.anchors.codecs import decode, to_input
+from synthgen.anchors.calibration import calibrate_class_frequencies, mask_class_stats
+from synthgen.anchors.codecs import to_input
 from synthgen.anchors.fit import CALIBRATION_SEED_OFFSET, with_feature_noise
 from synthgen.anchors.losses import class_balance_weights
-from synthgen.anchors.spec import DomainSpec
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import split_z
-
-
-PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 
 
 def main() -> None:
@@ -92,18 +89,18 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
     taps = (tap,)
     k = len(like.spec.class_names)
-    counts = torch.zeros(k, dtype=torch.long)  # pixels per class of the targets seen, for balance and calibration
-    if args.class_balance > 0 or args.calibrate > 0:  # counted up front on the first batches' targets
-        for step in range(min(args.steps, 50)):
-            counts += torch.bincount(torch.from_numpy(batch_targets(args, step, like.size, True)[1]).long().reshape(-1), minlength=k)
-    weight = class_balance_weights(counts, args.class_balance) if args.class_balance > 0 else None
+    # The targets' class statistics, counted up front on the first batches, as fit counts its files'.
+    counted = min(args.steps, 50) if args.class_balance > 0 or args.calibrate > 0 else 0
+    first = [batch_targets(args, step, like.size, True)[1] for step in range(counted)]
+    targets_seen = mask_class_stats((m for masks in first for m in masks), k)
+    weight = class_balance_weights(targets_seen.pixels, args.class_balance) if args.class_balance > 0 else None
 
     def read(latents, noise_seed=None):
         with torch.no_grad():
             syn = G.synthesize(latents, taps=taps)
             if noise_seed is not None and args.feature_noise > 0:
                 syn = with_feature_noise(syn, args.feature_noise, noise_seed)
-            return as_anchor.tap_features(syn), decode(PHOTO, syn.rgb)["image"]
+            return as_anchor.tap_features(syn), to_uint8_images(syn.rgb)
 
     def score() -> dict:
         probe.eval()
@@ -144,7 +141,7 @@ def main() -> None:
             print(json.dumps(history[-1]), flush=True)
     if args.calibrate > 0:
         probe.eval()
-        calibrate_class_frequencies(as_anchor, G, counts, args.calibrate, seed=CALIBRATION_SEED_OFFSET)  # fit's, at --seed 0
+        calibrate_class_frequencies(as_anchor, G, targets_seen, args.calibrate, seed=CALIBRATION_SEED_OFFSET)  # fit's, at --seed 0
     report = score()
     print(json.dumps({"targets": args.targets, "tap": tap, "class_balance": args.class_balance,
                       "feature_noise": args.feature_noise, "calibrate": args.calibrate, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,

@@ -20,16 +20,13 @@ import torch
 import torch.nn.functional as F
 from synthgen.anchors.anchor import load_anchor, project_to_shell
 from synthgen.anchors.codecs import decode, to_input
-from synthgen.anchors.spec import DomainSpec
 from synthgen.anchors.fit import with_feature_noise
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import split_z
-
-PHOTO = DomainSpec(name="photo", kind="image", channels=3)
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,7 +76,7 @@ def main() -> None:
             if s in checkpoints:
                 with torch.no_grad():
                     syn = G.synthesize(lat(), taps=(A.tap,))
-                    photos = decode(PHOTO, syn.rgb)["image"]
+                    photos = to_uint8_images(syn.rgb)
                     j = predict(judge, photos)
                     r = decode(A.spec, A.regress(syn))["mask"]
                     c = conf[s]

@@ -19,15 +19,14 @@ import torch
 import torch.nn.functional as F
 from synthgen.anchors.alignment import align_target, movable_classes
 from synthgen.anchors.anchor import load_anchor
-from synthgen.anchors.codecs import decode, to_input
-from synthgen.anchors.spec import DomainSpec
+from synthgen.anchors.codecs import to_input
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
 from synthgen.metrics import ConfusionMatrix
+from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import split_z
 
-PHOTO = DomainSpec(name="photo", kind="image", channels=3)
 PARTS = ("skin", "hair", "l_eye", "r_eye", "l_brow", "r_brow", "nose", "u_lip", "l_lip", "l_ear")
 
 
@@ -55,7 +54,7 @@ def main() -> None:
         movable = movable_classes(counts)
         for m in masks:
             syn = G.synthesize(A.to_latents(A.encoder(to_input(A.spec, m, A.size)), G), taps=(A.tap,))
-            j = torch.from_numpy(predict(judge, decode(PHOTO, syn.rgb)["image"])).long()
+            j = torch.from_numpy(predict(judge, to_uint8_images(syn.rgb))).long()
             judge_lp = torch.log(0.9 * F.one_hot(j, k).permute(0, 3, 1, 2).float() + 0.1 / k)
             own_lp = A.regress(syn).float().log_softmax(1)
             for r in radii:

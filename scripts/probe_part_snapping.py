@@ -141,10 +141,10 @@ def main(anchor: str, generator: str, judge: str, n: int, seed: int, settings: s
     from synthgen.anchors.anchor import anchor_taps, load_anchor
     from synthgen.anchors.codecs import decode
     from synthgen.anchors.regressor import mean_of_heads
-    from synthgen.anchors.spec import DomainSpec
     from synthgen.evaluation.segmenter import load_segmenter, predict
     from synthgen.generators import load_generator
     from synthgen.metrics import ConfusionMatrix
+    from synthgen.pixels import to_uint8_images
 
     G = load_generator(generator).freeze()
     a = load_anchor(anchor, generator=G)
@@ -160,12 +160,11 @@ def main(anchor: str, generator: str, judge: str, n: int, seed: int, settings: s
         raise click.ClickException(f"--settings {settings!r}: expected RADIUS:MARGIN:ENCLOSED such as 1:0.5:0.8") from None
     snaps = [PartSnapping(tuple(int(c) for c in torch.nonzero(parts).flatten()), r, m, e) for r, m, e in pairs]
     segmenter = load_segmenter(judge)
-    photo_spec = DomainSpec(name="photo", kind="image", channels=3)
     scores = [ConfusionMatrix(len(names), names) for _ in range(len(snaps) + 1)]
     with torch.no_grad():
         for lo in range(0, n, batch_size):
             syn = G.synthesize(G.sample_latents(list(range(lo, min(lo + batch_size, n))), seed), taps=anchor_taps([a]))
-            truth = predict(segmenter, decode(photo_spec, syn.rgb)["image"])
+            truth = predict(segmenter, to_uint8_images(syn.rgb))
             raw = mean_of_heads(a.regress_heads(syn))  # the regressor as drawn: no recorded refinement
             photo = syn.photo(a.size)
             scores[0].update(decode(a.spec, raw)["mask"], truth)

@@ -347,3 +347,13 @@ def test_init_from_refuses_another_domain(tmp_path, gen):
     with pytest.raises(FitError, match="anchors domain 'sketch'"):
         fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r2", steps=1,
             init_from=str(sketch), progress=False)
+
+
+def test_mask_class_stats_read_numpy_masks_as_the_files_are_read():
+    import numpy as np
+    from synthgen.anchors.calibration import mask_class_stats
+
+    masks = np.zeros((2, 64, 64), np.uint8)
+    masks[0].reshape(-1)[:4] = 1  # class 1 covers its presence area in one of two masks
+    stats = mask_class_stats(masks, 3)
+    assert stats.pixels.tolist() == [2 * 64 * 64 - 4, 4, 0] and stats.presence.tolist() == [1.0, 0.5, 0.0]

@@ -33,6 +33,7 @@ frozen generator is read.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -76,10 +77,16 @@ def presence_pixels(height: int, width: int) -> int:
 
 def file_class_stats(data: DomainDataset, limit: int = 2000) -> FileClassStats:
     """Pixel counts and presence per class over (up to `limit` of, evenly spread) the mask files."""
-    k = data.spec.num_classes
+    step = max(1, len(data) // limit)
+    return mask_class_stats((data[i] for i in range(0, len(data), step)), data.spec.num_classes)
+
+
+def mask_class_stats(masks: Iterable[torch.Tensor], num_classes: int) -> FileClassStats:
+    """Pixel counts and presence per class over (H, W) masks of class ids."""
+    k = num_classes
     pixels, present, read = torch.zeros(k, dtype=torch.float64), torch.zeros(k, dtype=torch.float64), 0
-    for i in range(0, len(data), max(1, len(data) // limit)):
-        mask = data[i].long()
+    for mask in masks:
+        mask = torch.as_tensor(mask).long()
         counts = torch.bincount(mask.reshape(-1), minlength=k).double()
         pixels += counts
         present += (counts >= presence_pixels(*mask.shape[-2:])).double()

@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from synthgen.anchors.spec import DomainSpec
 from synthgen.errors import UserError
 from synthgen.landmarks68 import draw_landmarks
-from synthgen.pixels import to_uint8, to_unit
+from synthgen.pixels import to_uint8_images, to_unit
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 KEYPOINT_EXTENSIONS = (".npy", ".pts", ".txt")
@@ -217,8 +217,7 @@ def decode(spec: DomainSpec, raw: torch.Tensor) -> dict[str, np.ndarray]:
     # sample's landmark heatmaps are 18 MB of float32, its points 544 bytes.
     raw = raw.detach().float()
     if spec.kind == "image":
-        img = to_uint8(raw)
-        return {"image": img.permute(0, 2, 3, 1).cpu().numpy()}  # (B, H, W, C)
+        return {"image": to_uint8_images(raw)}  # (B, H, W, C)
     if spec.kind == "mask":
         return {"mask": raw.argmax(1).to(torch.uint8).cpu().numpy()}  # (B, H, W)
     points = np.round(heatmap_peaks(raw).cpu().numpy() / POINT_STEP) * POINT_STEP  # (B, N, 2)

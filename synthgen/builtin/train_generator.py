@@ -29,7 +29,7 @@ from synthgen.generators.presets import build_stylegan2
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
 from synthgen.generators.native import save_generator
 from synthgen.metrics import psnr as per_image_psnr
-from synthgen.pixels import to_uint8, to_unit
+from synthgen.pixels import from_uint8_images, to_uint8, to_unit
 from synthgen.runs import RunFolder
 from synthgen.schedules import cosine_lr
 from synthgen.toyfaces import Z_DIM, render_batch
@@ -76,7 +76,7 @@ def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torc
 def render_rgb(z: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """render_rgb(z) as G's photos are: float (B, 3, S, S) in [-1, 1]."""
     rgb = render_batch(np.asarray(z), size, domains=("rgb",))["rgb"]  # (B, S, S, 3) uint8
-    return to_unit(torch.from_numpy(rgb).permute(0, 3, 1, 2))
+    return from_uint8_images(rgb)
 
 
 class TargetCache:

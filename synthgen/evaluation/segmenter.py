@@ -21,7 +21,7 @@ from torch import nn
 from synthgen.atomic_files import atomic_write
 from synthgen.celebamask import CLASS_NAMES
 from synthgen.evaluation.errors import SegmenterFileError
-from synthgen.pixels import to_unit
+from synthgen.pixels import from_uint8_images
 
 @dataclass
 class SegmenterConfig:
@@ -92,10 +92,10 @@ class UNet(nn.Module):
 
 def images_to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (B, H, W, 3) photos -> float (B, 3, H, W) in [-1, 1], the range G's photos use."""
-    x = torch.as_tensor(np.asarray(images))
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"expected uint8 photos (B, H, W, 3), got {tuple(x.shape)}")
-    return to_unit(x.permute(0, 3, 1, 2))
+    shape = np.shape(images)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"expected uint8 photos (B, H, W, 3), got {tuple(shape)}")
+    return from_uint8_images(images)
 
 
 @torch.no_grad()
