@@ -1,7 +1,6 @@
 """`synthgen convert` and `synthgen info` through the real command group."""
 import json
 
-import pytest
 import torch
 from click.testing import CliRunner
 

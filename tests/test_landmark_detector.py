@@ -1,7 +1,5 @@
 """The reference landmark detector and the landmark half of `eval consistency`."""
-import io
 import json
-import tarfile
 
 import numpy as np
 import pytest

@@ -80,6 +80,10 @@ def _user_errors():
                    "place is still learnt as that part (0 = off) " + option_default_help("align_radius"))
 @click.option("--align-start", type=click.IntRange(min=0), default=_fit_default("align_start"),
               help="Masks: the step from which --align-radius applies (a fresh regressor must first learn the parts) " + option_default_help("align_start"))
+@click.option("--photo-snap", type=click.IntRange(min=0), default=_fit_default("photo_snap"), show_default=True,
+              help="Masks: before the loss (and before --align-radius), move each small part of a file's mask that one class "
+                   "encloses (an eye in the skin) by up to this many pixels onto where G's photo at the encoder's latent sets it "
+                   "off most from its surroundings, so the regressor learns the part where the photo shows it (0 = off).")
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain; its generator or one of the same shapes, e.g. before fine-tuning); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")

@@ -33,13 +33,14 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
 from synthgen.anchors.photo_refinement import large_class_refinement, photo_agreement
+from synthgen.anchors.photo_snapping import snap_target
 from synthgen.anchors.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, resolve_recipe
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
-from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis
+from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis, photo_at
 from synthgen.pixels import to_unit
 from synthgen.runs import ResumeError, RunFolder, free_on_resume, pinned_fields
 from synthgen.schedules import cosine_lr
@@ -84,6 +85,7 @@ class FitConfig:
     class_balance: float | None = None  # masks: cross-entropy class weights freq^-class_balance from the files (0 = plain CE)
     align_radius: int | None = free_on_resume(None)  # masks: move each small part of the target up to this many px onto R's output (alignment.py; 0 = off)
     align_start: int | None = free_on_resume(None)  # the step from which part alignment is on (R must first know the parts' look)
+    photo_snap: int = free_on_resume(0)  # masks: move each enclosed small part of the target up to this many px onto G's photo (photo_snapping.py; 0 = off)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
@@ -163,6 +165,8 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
         raise FitError(f"--class-balance weights mask classes; domain {spec.name!r} is a {spec.kind} domain")
     if cfg.align_radius and spec.kind != "mask":
         raise FitError(f"--align-radius moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
+    if cfg.photo_snap and spec.kind != "mask":
+        raise FitError(f"--photo-snap moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
     if cfg.photo_refine and spec.kind != "mask":
         raise FitError(f"--photo-refine refines mask classes; domain {spec.name!r} is a {spec.kind} domain (leave it off)")
     if device == "cpu" and cfg.mixed_precision == "fp16":
@@ -568,6 +572,9 @@ class _Fit:
                     codes, rgb, heads, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
                     raw = mean_of_heads(heads)  # what `sample` writes
                     target = to_target(self.spec, batch, self.size)
+                    if self.spec.kind == "mask" and cfg.photo_snap > 0:  # onto G's photo first, then onto R's output
+                        target = snap_target(target, photo_at(rgb.detach().float(), self.size),
+                                             movable_classes(self._class_counts()), cfg.photo_snap)
                     if self.spec.kind == "mask" and cfg.align_radius > 0 and step >= cfg.align_start:
                         target = align_target(target, raw.detach().float().log_softmax(1),
                                               movable_classes(self._class_counts()), cfg.align_radius)

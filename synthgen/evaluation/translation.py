@@ -98,8 +98,6 @@ def evaluate_translation(
 ) -> dict:
     """Translate every source, score it against its target; returns metrics, per-sample
     scores and a (H, W, 3) uint8 grid of the worst and best rows (source | output | truth)."""
-    from synthgen.anchors import codecs
-
     kind = target_spec.kind
     if kind == "keypoints" and target_spec.num_points != 68:
         raise TranslationEvalError(

@@ -37,9 +37,14 @@ class Synthesis:
     def photo(self, size: int | None = None) -> torch.Tensor:
         """The photo (B, 3, size, size): `rgb` resized (bilinear, antialiased) where its side differs;
         size None: G's own resolution. The one rule for the `rgb` domain's output side."""
-        if size is None or self.rgb.shape[-1] == size:
-            return self.rgb
-        return nn.functional.interpolate(self.rgb, size=(size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        return photo_at(self.rgb, size)
+
+
+def photo_at(rgb: torch.Tensor, size: int | None) -> torch.Tensor:
+    """G's photo (B, 3, R, R) at side `size`: bilinear, antialiased where the side differs (Synthesis.photo)."""
+    if size is None or rgb.shape[-1] == size:
+        return rgb
+    return nn.functional.interpolate(rgb, size=(size,) * 2, mode="bilinear", align_corners=False, antialias=True)
 
 
 DEFAULT_TAP = "default"  # the generator's own feature tap (Synthesis.features)

@@ -1,10 +1,8 @@
-"""scripts/probe_part_snapping.py: a part moves onto the photo's blob, only alone, enclosed and past the margin."""
+"""synthgen/anchors/photo_snapping.py: a part moves onto the photo's blob, only alone, enclosed and past the margin."""
 import torch
 
-from script_module import load_script
+from synthgen.anchors.photo_snapping import PartSnapping, snap_parts
 
-script = load_script("probe_part_snapping")
-PartSnapping, snap_parts = script.PartSnapping, script.snap_parts
 
 SKIN, HAIR, EYE, U_LIP, L_LIP = 1, 2, 3, 4, 5  # class 0 is background; the parts are 3..5
 PARTS = PartSnapping(classes=(EYE, U_LIP, L_LIP), radius=1, margin=0.5, enclosed=0.8)
@@ -66,3 +64,46 @@ def test_each_sample_snaps_on_its_own_photo():
     assert torch.equal(both[1:], alone)
     assert torch.equal(both[1:].argmax(1), labels[1:])  # the second photo's eye is where it is drawn
     assert torch.equal(both[:1].argmax(1), _labels(eye_row=6))
+
+
+def test_a_file_mask_eye_snaps_onto_the_photo_and_the_pixels_it_leaves_take_the_skin_around_it():
+    from synthgen.anchors.photo_snapping import snap_target
+
+    target = _labels(eye_row=7, lips_row=15)
+    movable = torch.zeros(6, dtype=torch.bool)
+    movable[[EYE, U_LIP, L_LIP]] = True
+    out = snap_target(target, _face(eye_row=6, lips_row=14), movable, radius=1)
+    assert torch.equal(out, _labels(eye_row=6, lips_row=15))  # row 8, which the eye left, is skin again
+    assert torch.equal(snap_target(target, _face(eye_row=6), movable, radius=0), target)  # radius 0: off
+
+
+def test_fit_snaps_each_batch_of_files_on_its_photo_and_is_refused_for_images(tmp_path, monkeypatch):
+    import pytest
+
+    import importlib
+
+    from synthgen.anchors.photo_snapping import snap_target
+    from _anchor_data import write_images, write_masks
+    from paper_fit import fit
+    from synthgen.anchors.fit import FitError
+    from synthgen.generators.presets import build_generator
+
+    torch.set_num_threads(1)
+    gen = build_generator("tiny", seed=0)
+    data = write_masks(tmp_path / "d")
+    calls = []
+
+    def recording(target, photo, movable, radius):
+        calls.append((target.shape, photo.shape, movable.clone(), radius))
+        return snap_target(target, photo, movable, radius)
+
+    monkeypatch.setattr(importlib.import_module("synthgen.anchors.fit"), "snap_target", recording)
+    fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2, batch_size=3,
+        progress=False, preview_every=0, photo_snap=1, size=16)
+    assert len(calls) == 2  # every step, from the first
+    target_shape, photo_shape, movable, radius = calls[0]
+    assert target_shape == (3, 16, 16) and photo_shape == (3, 3, 16, 16) and radius == 1  # the photo at the anchor's side
+    assert movable.any() and not movable.all()  # the files' small classes
+    with pytest.raises(FitError, match="photo-snap"):
+        fit("sketch", write_images(tmp_path / "img"), gen, tmp_path / "s.safetensors", run_dir=tmp_path / "rs",
+            steps=1, photo_snap=1, progress=False)
