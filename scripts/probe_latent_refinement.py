@@ -28,6 +28,7 @@ from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
 from synthgen.toyfaces.splits import split_z
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="domains/generator.safetensors")

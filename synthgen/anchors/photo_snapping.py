@@ -14,8 +14,9 @@ photo's contrast does not say where each part is.
 encoder's latents (`snap_target`), so the regressor learns a part where the photo shows it.
 Applied instead to the labels after the regressor (`snap_parts` on its logits,
 scripts/probe_part_snapping.py) it raised the eyes against the reference segmenter but
-trained worse downstream nets; in the fit it raised both (docs/anchors.md, "Part snapping
-onto the photo"). Only the files, the regressor's classes and G's photo are read.
+trained worse downstream eyes; in the fit the eyes rose against the judge and downstream,
+with the downstream mean a tie (docs/anchors.md, "Part snapping onto the photo"). Only the
+files, the regressor's classes and G's photo are read.
 """
 from __future__ import annotations
 
