@@ -54,9 +54,10 @@ RECIPE_SEED=${RECIPE_SEED:-1}
 RECIPE_TRIALS=${RECIPE_TRIALS:-1}
 # Recipe domains whose run is continued SNAP_STEPS more steps with fit --photo-snap 1 (the
 # files' enclosed parts snapped onto G's photo at the encoder's latents before the loss) and
-# part alignment from the first step: on validation the seg labels read 0.528 -> 0.548 against
-# the judge (eyes 0.52 / 0.45 -> 0.69 / 0.62) and the U-Net on 10,000 of their samples 0.479 ->
-# 0.486 over four net seeds (docs/anchors.md, "Part snapping onto the photo"). The shipped seg
+# part alignment from the first step: the seg labels read 0.528 -> 0.548 against the judge on
+# 300 sampled latents of seed 123 (eyes 0.52 / 0.45 -> 0.69 / 0.62), and the U-Net on 10,000 of
+# their samples 0.479 -> 0.486 on the validation pairs over four net seeds (docs/anchors.md,
+# "Part snapping onto the photo"). The shipped seg
 # anchor is the 7,500-step recipe run continued so; about 35 more minutes on one core.
 SNAP_DOMAINS=${SNAP_DOMAINS-seg}  # no colon: SNAP_DOMAINS= ships the recipe runs as they are (a recipe domain only)
 SNAP_STEPS=${SNAP_STEPS:-1500}
@@ -118,6 +119,7 @@ first_fit_args() {  # the anchors stage's fit of a domain: the recipe's one run,
 }
 
 retarget_args() {  # a domain's anchoring when it warm-starts on a new generator: its own terms
+  if is_snap_domain $1; then echo "--recipe sampling --photo-snap 1 --align-start 0"; return; fi
   if is_recipe_domain $1; then echo "--recipe sampling"; return; fi
   local extra=""
   case " $RETARGET_CYCLE_DOMAINS " in *" $1 "*) extra="--lambda-cycle 1";; esac
