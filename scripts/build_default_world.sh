@@ -58,7 +58,7 @@ RECIPE_TRIALS=${RECIPE_TRIALS:-1}
 # 300 sampled latents of seed 123 (eyes 0.52 / 0.45 -> 0.69 / 0.62), and the U-Net on 10,000 of
 # their samples 0.479 -> 0.486 on the validation pairs over four net seeds (docs/anchors.md,
 # "Part snapping onto the photo"). The shipped seg
-# anchor is the 7,500-step recipe run continued so; about 35 more minutes on one core.
+# anchor is the 7,500-step recipe run continued so; about 40 more minutes on one core.
 SNAP_DOMAINS=${SNAP_DOMAINS-seg}  # no colon: SNAP_DOMAINS= ships the recipe runs as they are (a recipe domain only)
 SNAP_STEPS=${SNAP_STEPS:-1500}
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
