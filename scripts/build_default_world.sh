@@ -57,10 +57,11 @@ RECIPE_TRIALS=${RECIPE_TRIALS:-1}
 # part alignment from the first step: the seg labels read 0.528 -> 0.548 against the judge on
 # 300 sampled latents of seed 123 (eyes 0.52 / 0.45 -> 0.69 / 0.62), and the U-Net on 10,000 of
 # their samples 0.479 -> 0.486 on the validation pairs over four net seeds (docs/anchors.md,
-# "Part snapping onto the photo"). The shipped seg
-# anchor is the 7,500-step recipe run continued so; about 40 more minutes on one core.
+# "Part snapping onto the photo"). The shipped seg anchor is the 7,500-step recipe run
+# continued so; about 40 more minutes on one core.
 SNAP_DOMAINS=${SNAP_DOMAINS-seg}  # no colon: SNAP_DOMAINS= ships the recipe runs as they are (a recipe domain only)
 SNAP_STEPS=${SNAP_STEPS:-1500}
+SNAP_ANCHORING="--photo-snap 1 --align-start 0"  # a snapped domain's own terms, in its snap run and when retargeted
 # Domains whose first fit is refined on sampled latents (docs/anchors.md, "Labels where
 # sampling reads"): class-balanced reconstruction plus the sampled-latent cycle, in continued
 # runs of REFINE_STEPS (each a fresh optimizer, as the shipped seg anchor was made), the k-th
@@ -119,7 +120,7 @@ first_fit_args() {  # the anchors stage's fit of a domain: the recipe's one run,
 }
 
 retarget_args() {  # a domain's anchoring when it warm-starts on a new generator: its own terms
-  if is_snap_domain $1; then echo "--recipe sampling --photo-snap 1 --align-start 0"; return; fi
+  if is_snap_domain $1; then echo "--recipe sampling $SNAP_ANCHORING"; return; fi
   if is_recipe_domain $1; then echo "--recipe sampling"; return; fi
   local extra=""
   case " $RETARGET_CYCLE_DOMAINS " in *" $1 "*) extra="--lambda-cycle 1";; esac
@@ -181,7 +182,7 @@ for stage in $stages; do
     for d in $SNAP_DOMAINS; do
       is_snap_domain $d || continue
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
-        --init-from "$(first_fit_of $d)" --photo-snap 1 --align-start 0 --seed "$RECIPE_SEED" --steps "$SNAP_STEPS" \
+        --init-from "$(first_fit_of $d)" $SNAP_ANCHORING --seed "$RECIPE_SEED" --steps "$SNAP_STEPS" \
         --out domains/$d.safetensors --run-dir "$RUNS/snap-$d" --store-dtype float16 --no-progress > "$RUNS/snap-$d.log" 2>&1 &
     done
     wait
