@@ -41,7 +41,10 @@ RECIPE_DOMAINS=${RECIPE_DOMAINS-seg sketch}  # no colon: RECIPE_DOMAINS= (empty)
 RECIPE_STEPS=${RECIPE_STEPS:-5000}
 # The seg run goes on to 7,500 steps: from 2,500 to 5,000 and again to 7,500 its labels and the
 # nets trained on them kept improving on validation (docs/anchors.md, "A longer budget"); 7,500
-# is about 2.6 hours on one core, near the 3 CPU-hour budget of a domain.
+# is about 2.6 hours on one core, and with the snap stage about 3.2 CPU-hours for the domain.
+# SEG_RECIPE_STEPS=5000 keeps it inside the 3 CPU-hour budget of a domain (about 2.4 hours with
+# the snap stage) at a cost on validation: labels vs judge 0.548 -> 0.535, the U-Net on its
+# samples 0.486 -> 0.475 over four net seeds (docs/anchors.md, "Within the 3-hour budget").
 SEG_RECIPE_STEPS=${SEG_RECIPE_STEPS:-7500}
 RECIPE_LR_FINAL=${RECIPE_LR_FINAL:-}
 # fit --seed: whether a seg run finds the hair is chance at this budget; seed 1 did, seed 0 did

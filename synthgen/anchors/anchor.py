@@ -167,11 +167,28 @@ def build_anchor(spec: DomainSpec, generator: FrozenGenerator, size: int, encode
                   tap=tap if regressor is not None else DEFAULT_TAP)
 
 
-def anchor_state(anchor: Anchor) -> dict[str, torch.Tensor]:
+def anchor_tensors(anchor: Anchor) -> dict[str, torch.Tensor]:
+    """The anchor's weights and buffers, named as in its file (`encoder.*`, `regressor.*`), where they live."""
     state = {f"encoder.{k}": v for k, v in anchor.encoder.state_dict().items()}
     if anchor.regressor is not None:
         state.update({f"regressor.{k}": v for k, v in anchor.regressor.state_dict().items()})
-    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    return state
+
+
+def anchor_state(anchor: Anchor) -> dict[str, torch.Tensor]:
+    """anchor_tensors on the CPU, contiguous: what a file or a checkpoint stores."""
+    return {k: v.detach().cpu().contiguous() for k, v in anchor_tensors(anchor).items()}
+
+
+def load_anchor_state(anchor: Anchor, state: dict[str, torch.Tensor]) -> None:
+    """Put a state named as anchor_tensors names it into the anchor's encoder and regressor."""
+    _load_parts(anchor.encoder, anchor.regressor, state)
+
+
+def _load_parts(encoder: Encoder, regressor: Regressor | None, state: dict[str, torch.Tensor]) -> None:
+    encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+    if regressor is not None:
+        regressor.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("regressor.")})
 
 
 STORE_DTYPES = {"float32": None, "float16": torch.float16}
@@ -258,9 +275,7 @@ def load_anchor(path: str | Path, generator: FrozenGenerator | None = None, fing
     encoder = Encoder(enc_cfg, size)
     regressor = None if reg_cfg is None else Regressor(reg_cfg)
     try:
-        encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
-        if regressor is not None:
-            regressor.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("regressor.")})
+        _load_parts(encoder, regressor, state)
     except RuntimeError as exc:
         raise AnchorFileError(f"{path}: weights do not match the anchor's configs ({str(exc).splitlines()[0]})") from None
     extra = {k: v for k, v in meta.items() if k not in ("format_version", "domain", "encoder", "regressor", "size",

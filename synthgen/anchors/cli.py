@@ -44,6 +44,9 @@ def _user_errors():
               help="Cosine-decay the learning rate to this value at the last of --steps, so the weights settle "
                    "before the anchor is written (a run extended with more --steps stretches the schedule from "
                    "there on). [default: constant lr]")
+@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=_fit_default("ema_decay"), show_default=True,
+              help="Write an exponential moving average of the encoder's and regressor's weights (this decay per step, "
+                   "e.g. 0.998: about the last 500 steps) instead of the last step's; training never reads it (0 = off).")
 @click.option("--lambda-rec", type=float, default=_fit_default("lambda_rec"), help="Reconstruction weight (default: the domain kind's preset).")
 @click.option("--lambda-prior", type=click.FloatRange(min=0), default=_fit_default("lambda_prior"),
               help="--latent-space z: weight of matching the batch mean/variance of E's z to N(0, I), so the "

@@ -22,7 +22,7 @@ from synthgen import __version__
 from synthgen.allocator import keep_freed_memory
 from synthgen.atomic_files import atomic_write
 from synthgen.anchors.alignment import align_target, movable_classes
-from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, project_to_shell, save_anchor
+from synthgen.anchors.anchor import Anchor, anchor_state, build_anchor, load_anchor_state, project_to_shell, save_anchor
 from synthgen.anchors.calibration import FileClassStats, calibrate_class_frequencies, file_class_stats
 from synthgen.anchors.codecs import compact_to_decoded, decode, heatmap_peaks, to_input, to_rgb_preview, to_target
 from synthgen.anchors.data import DomainDataset, StepBatchSampler
@@ -38,6 +38,7 @@ from synthgen.anchors.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, resolve_reci
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
 from synthgen.anchors.spec import DomainSpec, load_domain_spec
+from synthgen.anchors.weight_average import WeightAverage
 from synthgen.devices import resolve_device
 from synthgen.errors import UserError
 from synthgen.generators.base import DEFAULT_TAP, FrozenGenerator, Synthesis, photo_at
@@ -73,6 +74,7 @@ class FitConfig:
     batch_size: int | None = None  # per process (recipe: sampling 16, paper 4)
     lr: float | None = None  # Adam (recipe: sampling 5e-4, paper 1e-4)
     lr_final: float | None = None  # E and R: cosine decay from lr to this at the last of `steps`; None = constant lr
+    ema_decay: float = 0.0  # > 0: the anchor written holds an exponential moving average of E and R (weight_average.py)
     lambda_rec: float | None = free_on_resume(None)  # None = the domain kind's preset (losses.PRESETS)
     lambda_latent: float | None = free_on_resume(None)
     lambda_adv: float | None = free_on_resume(None)  # > 0 needs real_rgb
@@ -438,6 +440,7 @@ class _Fit:
             self.critic = DomainCritic(self.spec.in_channels) if self.weights.realism > 0 else None
         if cfg.init_from:
             self._init_from(cfg.init_from)
+        self.average = WeightAverage(self.anchor, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.opt = torch.optim.Adam(self.anchor.parameters(), lr=cfg.lr)  # E and R only: G is frozen
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.disc else None
         self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=(0.0, 0.99)) if self.critic else None
@@ -491,11 +494,10 @@ class _Fit:
         except ResumeError as exc:
             raise FitError(f"{exc}{_resume_hint(self.folder.read_config() or {}, self.resolved)}") from None
         ckpt = self.folder.read_checkpoint()
-        state = ckpt["anchor"]
-        self.anchor.encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
-        if self.anchor.regressor is not None:
-            self.anchor.regressor.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("regressor.")})
+        load_anchor_state(self.anchor, ckpt["anchor"])
         self.opt.load_state_dict(ckpt["opt"])
+        if self.average is not None:
+            self.average.load_state_dict(ckpt["weight_average"])
         if self.disc is not None:
             self.disc.load_state_dict(ckpt["disc"])
             self.opt_d.load_state_dict(ckpt["opt_d"])
@@ -516,11 +518,14 @@ class _Fit:
         old.setdefault("feature_noise", 0.0)
         old.setdefault("finest_head", False)  # one head was the only kind
         old.setdefault("lr_final", None)  # runs from before the schedule had a constant lr
+        old.setdefault("ema_decay", 0.0)  # runs from before the weight average wrote their last step's weights
 
     def _save_checkpoint(self, step: int) -> None:
         if not self.acc.is_main_process:
             return
         ckpt = {"step": step, "anchor": anchor_state(self.anchor), "opt": self.opt.state_dict()}
+        if self.average is not None:
+            ckpt["weight_average"] = self.average.state_dict()
         if self.disc is not None:
             ckpt["disc"] = self.acc.unwrap_model(self.disc).state_dict()
             ckpt["opt_d"] = self.opt_d.state_dict()
@@ -595,6 +600,8 @@ class _Fit:
                 self.opt.zero_grad(set_to_none=True)
                 acc.backward(loss)
                 self.opt.step()
+                if self.average is not None:
+                    self.average.update(self.anchor)
                 if self.disc is not None:
                     losses["d"] = self._disc_step(next(reals).to(acc.device), rgb.detach())
                 if self.critic is not None:
@@ -621,6 +628,8 @@ class _Fit:
         self._save_checkpoint(max(start, cfg.steps))
         acc.wait_for_everyone()
         if acc.is_main_process:
+            if self.average is not None:  # the checkpoint above keeps the last step's weights to resume from
+                self.average.copy_to(self.anchor)
             self.anchor.metadata.update(self._summary(max(start, cfg.steps)))
             if self.trials is not None:
                 self.anchor.metadata["seed_trials"] = self.trials
@@ -717,7 +726,7 @@ class _Fit:
         final = {k: float(np.mean([r[k] for r in tail])) for k in keys}
         return {"steps": steps, "final_losses": final, "weights": self.weights.to_dict(),
                 "training": {k: self.resolved[k] for k in ("data", "field", "n_files", "recipe", *RECIPE_FIELDS,
-                                                           "lr_final", "seed", "real_rgb", "world_size")}}
+                                                           "lr_final", "ema_decay", "seed", "real_rgb", "world_size")}}
 
 
 def _absolute(path: str | Path | None) -> str | None:
