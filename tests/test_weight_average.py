@@ -6,8 +6,10 @@ from click.testing import CliRunner
 
 from _anchor_data import write_masks
 from paper_fit import fit
-from synthgen.anchors.anchor import anchor_state, load_anchor
+from synthgen.anchors.anchor import anchor_state, build_anchor, load_anchor
+from synthgen.anchors.encoder import EncoderConfig
 from synthgen.anchors.fit import FitError
+from synthgen.anchors.spec import load_domain_spec
 from synthgen.anchors.weight_average import WeightAverage
 from synthgen.cli import main
 from synthgen.generators import save_generator
@@ -20,15 +22,13 @@ def gen():
     return build_generator("tiny", seed=0)
 
 
-def _anchor(gen, tmp_path):
-    data = write_masks(tmp_path / "d")
-    path = fit("seg", data, gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=1, progress=False,
-               calibration_latents=0)
-    return load_anchor(path, gen)
+def _anchor(gen):
+    return build_anchor(load_domain_spec("seg"), gen, 32,
+                        EncoderConfig(in_channels=19, num_ws=gen.num_ws, latent_dim=gen.latent_dim))
 
 
-def test_the_average_is_the_decay_weighted_mean_of_the_steps_weights(tmp_path, gen):
-    anchor = _anchor(gen, tmp_path)
+def test_the_average_is_the_decay_weighted_mean_of_the_steps_weights(gen):
+    anchor = _anchor(gen)
     start = {k: v.clone() for k, v in anchor_state(anchor).items()}
     name = next(k for k, v in start.items() if v.is_floating_point() and k.endswith("weight"))
     average = WeightAverage(anchor, decay=0.5)
@@ -43,7 +43,7 @@ def test_the_average_is_the_decay_weighted_mean_of_the_steps_weights(tmp_path, g
             torch.testing.assert_close(average.state[name], steps[0])
     expected = (0.25 * steps[0] + 0.5 * steps[1] + steps[2]) / 1.75
     torch.testing.assert_close(average.state[name], expected)
-    copy = _anchor(gen, tmp_path / "copy")
+    copy = _anchor(gen)
     average.copy_to(copy)
     torch.testing.assert_close(anchor_state(copy)[name], expected)
     with pytest.raises(ValueError, match="decay"):

@@ -46,8 +46,8 @@ class WeightAverage:
         self.updates += 1
 
     def state_dict(self) -> dict:
-        """For a checkpoint: on the CPU."""
-        return {"decay": self.decay, "updates": self.updates, "state": {k: v.cpu() for k, v in self.state.items()}}
+        """For a checkpoint: on the CPU (the decay is the run's config.json's, pinned on resume)."""
+        return {"updates": self.updates, "state": {k: v.cpu() for k, v in self.state.items()}}
 
     def load_state_dict(self, saved: dict) -> None:
         self.updates = int(saved["updates"])
