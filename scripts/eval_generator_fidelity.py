@@ -24,6 +24,16 @@ the two ways G can lose the parts: blur the judge cannot read (blurred renders s
 as G) or parts drawn elsewhere (blurred renders still score high). It also reports the
 Fréchet distance between G's photos and the renders of the same latents in the judge's
 feature space (its U-Net bottleneck; comparable only between runs of the same judge).
+
+With `--project-steps 100,200` (a StyleGAN2), each render is also projected into G's latent
+space (`--project-space w`: one w per picture, as the mapping gives; `wplus`: one per layer),
+starting from G's mapping of the same z (synthgen.builtin.projection), and G's photos at the
+projected latents after each number of steps are scored like G(z): PSNR and, with `--judge`,
+the judge's mIoU. The gap between G(z) and its projections is what the mapping does not ask
+for; what the projections still miss, the synthesis cannot draw.
+
+    python scripts/eval_generator_fidelity.py --split validation --n 64 --batch-size 16 \
+        --judge domains/segmenter.safetensors --project-steps 100,200 --project-space wplus
 """
 from __future__ import annotations
 
@@ -83,6 +93,28 @@ def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIF
     return out
 
 
+def projected_photos(gen, indices: list[int], seed: int, real: np.ndarray, checkpoints: list[int], space: str,
+                     lr: float) -> list[np.ndarray]:
+    """G's photos (uint8 (B, S, S, 3)) at its latents of these z projected onto the renders
+    `real`, after each of `checkpoints` Adam steps; the projection starts at G's mapping."""
+    from synthgen.builtin.projection import project_checkpoints
+    from synthgen.pixels import from_uint8_images
+
+    with torch.no_grad():
+        start = gen.map(gen.sample_z(indices, seed))  # (B, num_ws, w_dim), every row equal
+    if space == "w":
+        start = start[:, 0]
+
+        def synthesize(latent):
+            return gen.synthesize(latent[:, None].expand(-1, gen.num_ws, -1)).rgb
+    else:
+        def synthesize(latent):
+            return gen.synthesize(latent).rgb
+    kept = project_checkpoints(synthesize, from_uint8_images(real), start, checkpoints, lr)
+    with torch.no_grad():
+        return [to_uint8_images(synthesize(kept[c]).clamp(-1, 1)) for c in checkpoints]
+
+
 @click.command()
 @click.option("--generator", type=click.Path(exists=True, dir_okay=False), default="domains/generator.safetensors",
               show_default=True, help="A generator imitating ToyFaces (z_dim 64).")
@@ -95,11 +127,27 @@ def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIF
 @click.option("--factors", type=click.IntRange(0), default=0, show_default=True,
               help="Latents of the split per z slot for the factor gains (0 = off).")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None, help="Write a comparison grid PNG here.")
+@click.option("--project-steps", default="", show_default=True,
+              help="Comma-separated Adam step counts: also score G at its latents projected onto each render "
+                   "after that many steps (StyleGAN2 only; empty = off).")
+@click.option("--project-space", type=click.Choice(["w", "wplus"]), default="w", show_default=True,
+              help="Projection latents: w (one per picture, as the mapping gives) or wplus (one per layer).")
+@click.option("--project-lr", type=float, default=0.02, show_default=True, help="Adam learning rate of the projection.")
 def main(generator: str, n: int, batch_size: int, split: str, judge: str | None, blur_sigmas: str,
-         factors: int, grid: str | None) -> None:
+         factors: int, grid: str | None, project_steps: str, project_space: str, project_lr: float) -> None:
     gen = load_generator(generator)
+    try:
+        checkpoints = sorted({int(v) for v in project_steps.split(",") if v.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated step counts, got {project_steps!r}", param_hint="--project-steps")
+    if any(c < 1 for c in checkpoints):
+        raise click.BadParameter("step counts must be >= 1", param_hint="--project-steps")
+    if checkpoints and gen.kind != "stylegan2":
+        raise click.ClickException(f"{generator}: --project-steps needs a StyleGAN2 generator, this one is {gen.kind}")
+    projected_names = [f"projected_{project_space}{c}" for c in checkpoints]
     test = SPLITS[split]
     scores = {"psnr": [], "ssim": []}
+    projected_psnr = {name: [] for name in projected_names}
     sigmas = [float(v) for v in blur_sigmas.split(",") if v] if judge else []
     if judge:
         from synthgen.celebamask import CLASS_NAMES
@@ -112,7 +160,7 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         model = load_segmenter(judge)
         embed = segmenter_extractor(model)
         features = {"generator": [], "render": []}
-        names = ["generator", "render"] + [f"render_blur{s:g}" for s in sigmas]
+        names = ["generator", "render"] + [f"render_blur{s:g}" for s in sigmas] + projected_names
         confusions = {k: ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES) for k in names}
         blur_psnr = {s: [] for s in sigmas}
     shown = []
@@ -133,11 +181,19 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
                 blurred = gaussian_blur(real, s)
                 confusions[f"render_blur{s:g}"].update(predict(model, blurred), rendered["seg"])
                 blur_psnr[s].append(psnr(fake, blurred))
+        if checkpoints:
+            for name, image in zip(projected_names, projected_photos(gen, indices, test.seed, real, checkpoints,
+                                                                      project_space, project_lr)):
+                projected_psnr[name].append(psnr(image, real))
+                if judge:
+                    confusions[name].update(predict(model, image), rendered["seg"])
         scores["psnr"].append(psnr(fake, real))
         scores["ssim"].append(ssim(fake, real))
         if not shown:
             shown = [real[:8], fake[:8]]
     result = {k: float(np.concatenate(v).mean()) for k, v in scores.items()}
+    if checkpoints:
+        result["psnr_projected"] = {name: float(np.concatenate(v).mean()) for name, v in projected_psnr.items()}
     if judge:
         key = ("l_eye", "r_eye", "l_brow", "r_brow", "nose", "u_lip", "l_lip", "hair", "skin")
         for name, confusion in confusions.items():

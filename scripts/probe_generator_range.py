@@ -31,23 +31,9 @@ import click
 import torch
 import torch.nn.functional as F
 
+from synthgen.builtin.projection import project
+
 SLOT_VALUES = (-2.0, 0.0, 2.0)  # the slot's values per face; the gain compares the two ends
-
-
-def project(synthesize, targets: torch.Tensor, start: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
-    """Latents (a copy of `start`, optimised) whose `synthesize` matches `targets` under the
-    trainer's image loss; `synthesize` maps them to (B, 3, S, S) images in [-1, 1]."""
-    from synthgen.builtin.train_generator import edge_l1, image_pyramid_l1
-
-    latent = start.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([latent], lr=lr)
-    for _ in range(steps):
-        fake = synthesize(latent)
-        loss = image_pyramid_l1(fake, targets) + edge_l1(fake, targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return latent.detach()
 
 
 def slot_range(G, render, z: torch.Tensor, slot_index: int, steps: int, lr: float, space: str) -> tuple[dict, torch.Tensor]:

@@ -69,3 +69,23 @@ def test_the_shipped_generator_follows_colour_slots_and_the_report_counts_ignore
     assert out["factors"]["bg_value"]["gain"] > 0.8  # the background's brightness is reproduced
     assert out["factors"]["bg_value"]["w_change"] > 0  # and passed on by the mapping
     assert 0 <= out["factors_ignored"] <= 64 and 0 < out["factor_gain_mean"] < 1
+
+
+def test_projection_scores_the_photos_at_projected_latents_and_they_match_the_renders_better(script):
+    result = CliRunner().invoke(script.main, [
+        "--generator", str(ROOT / "domains" / "generator.safetensors"), "--judge", str(ROOT / "domains" / "segmenter.safetensors"),
+        "--n", "2", "--split", "validation", "--blur-sigmas", "", "--project-steps", "12,1", "--project-space", "wplus",
+    ])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert list(out["psnr_projected"]) == ["projected_wplus1", "projected_wplus12"]
+    assert out["psnr_projected"]["projected_wplus12"] > out["psnr_projected"]["projected_wplus1"] > out["psnr"] - 0.5
+    assert 0 <= out["judge_projected_wplus12_miou"] <= 1 and "l_eye" in out["judge_projected_wplus12_iou"]
+
+
+@pytest.mark.parametrize("steps, message", [("10,x", "comma-separated"), ("0", ">= 1")])
+def test_projection_refuses_step_counts_it_cannot_run(script, steps, message):
+    result = CliRunner().invoke(script.main, [
+        "--generator", str(ROOT / "domains" / "generator.safetensors"), "--n", "1", "--project-steps", steps,
+    ])
+    assert result.exit_code != 0 and message in result.output

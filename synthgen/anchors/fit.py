@@ -565,8 +565,9 @@ class _Fit:
         cycle_scale = self._latent_variance() if self.weights.cycle > 0 else None
         sampled_terms = self.weights.cycle > 0 or self.weights.realism > 0
         # The mask parts photo snapping and part alignment move: the files' small classes, counted once.
-        moves_parts = self.spec.kind == "mask" and (cfg.photo_snap > 0 or cfg.align_radius > 0)
-        movable = movable_classes(self._class_counts()) if moves_parts else None
+        snaps = self.spec.kind == "mask" and cfg.photo_snap > 0
+        aligns = self.spec.kind == "mask" and cfg.align_radius > 0
+        movable = movable_classes(self._class_counts()) if snaps or aligns else None
         stats_file = self.folder.open_stats() if acc.is_main_process else None
         try:
             for step in range(start, cfg.steps):
@@ -580,9 +581,9 @@ class _Fit:
                     codes, rgb, heads, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
                     raw = mean_of_heads(heads)  # what `sample` writes
                     target = to_target(self.spec, batch, self.size)
-                    if self.spec.kind == "mask" and cfg.photo_snap > 0:  # onto G's photo first, then onto R's output
+                    if snaps:  # onto G's photo first, then onto R's output
                         target = snap_target(target, photo_at(rgb.detach().float(), self.size), movable, cfg.photo_snap)
-                    if self.spec.kind == "mask" and cfg.align_radius > 0 and step >= cfg.align_start:
+                    if aligns and step >= cfg.align_start:
                         target = align_target(target, raw.detach().float().log_softmax(1), movable, cfg.align_radius)
                     # Each head on its own loss: the finest head must not lean on the coarse levels.
                     rec = sum(reconstruction_loss(self.spec, h, target, self.class_weights) for h in heads) / len(heads)
