@@ -93,21 +93,21 @@ def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIF
     return out
 
 
-def projected_photos(gen, indices: list[int], seed: int, real: np.ndarray, checkpoints: list[int], space: str,
+def projected_photos(gen, latents: torch.Tensor, real: np.ndarray, checkpoints: list[int], space: str,
                      lr: float) -> list[np.ndarray]:
-    """G's photos (uint8 (B, S, S, 3)) at its latents of these z projected onto the renders
-    `real`, after each of `checkpoints` Adam steps; the projection starts at G's mapping."""
+    """G's photos (uint8 (B, S, S, 3)) at `latents` (G's mapping of the renders' z: (B, num_ws,
+    w_dim), every row equal) projected onto the renders `real`, after each of `checkpoints` Adam steps."""
     from synthgen.builtin.projection import project_checkpoints
     from synthgen.pixels import from_uint8_images
 
-    with torch.no_grad():
-        start = gen.map(gen.sample_z(indices, seed))  # (B, num_ws, w_dim), every row equal
     if space == "w":
-        start = start[:, 0]
+        start = latents[:, 0]
 
         def synthesize(latent):
             return gen.synthesize(latent[:, None].expand(-1, gen.num_ws, -1)).rgb
     else:
+        start = latents
+
         def synthesize(latent):
             return gen.synthesize(latent).rgb
     kept = project_checkpoints(synthesize, from_uint8_images(real), start, checkpoints, lr)
@@ -166,11 +166,12 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
     shown = []
     for start in range(0, n, batch_size):
         indices = list(range(start, min(n, start + batch_size)))
+        z = gen.sample_z(indices, test.seed)
         with torch.no_grad():
-            fake = gen.synthesize(gen.sample_latents(indices, test.seed)).rgb  # (B, 3, R, R) in [-1, 1]
+            latents = gen.map(z)  # what gen.sample_latents gives
+            fake = gen.synthesize(latents).rgb  # (B, 3, R, R) in [-1, 1]
         fake = to_uint8_images(fake)
-        rendered = render_batch(gen.sample_z(indices, test.seed).numpy(), gen.resolution,
-                                domains=("rgb", "seg") if judge else ("rgb",))
+        rendered = render_batch(z.cpu().numpy(), gen.resolution, domains=("rgb", "seg") if judge else ("rgb",))
         real = rendered["rgb"]
         if judge:
             confusions["generator"].update(predict(model, fake), rendered["seg"])
@@ -182,8 +183,8 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
                 confusions[f"render_blur{s:g}"].update(predict(model, blurred), rendered["seg"])
                 blur_psnr[s].append(psnr(fake, blurred))
         if checkpoints:
-            for name, image in zip(projected_names, projected_photos(gen, indices, test.seed, real, checkpoints,
-                                                                      project_space, project_lr)):
+            for name, image in zip(projected_names, projected_photos(gen, latents, real, checkpoints, project_space,
+                                                                      project_lr)):
                 projected_psnr[name].append(psnr(image, real))
                 if judge:
                     confusions[name].update(predict(model, image), rendered["seg"])
