@@ -42,6 +42,7 @@ import json
 import click
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from synthgen.generators import load_generator
 from synthgen.metrics import change_gains, gaussian_window, psnr, ssim
@@ -67,21 +68,24 @@ FACTOR_SHIFT = 1.5  # how far each slot moves: about one and a half standard dev
 def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIFT, mapping=None) -> dict[str, dict[str, float]]:
     """Per z slot of the ToyFaces layout: how much of the renderer's change G reproduces.
 
-    `synthesize` and `render` map z (B, Z) to float images (B, 3, S, S) in [-1, 1]. Returns
+    `render` maps z (B, Z) to float images (B, 3, S, S) in [-1, 1]; `synthesize` maps G's latents,
+    `mapping(z)` (z itself when `mapping` is None), to such images. Returns
     {slot name: {"render_rms": size of the renderer's change, "gain": <dG, dR> / <dR, dR>,
     "cos": cosine of dG and dR, "gain_coarse": the gain of the changes' 4x4 means}}, pooled
-    over the B latents. With `mapping` (z -> G's latents), also "w_change": the mean norm of
-    the change of G's latents, which says whether G's mapping passes the slot on at all.
+    over the B latents. With `mapping`, also "w_change": the mean norm of the change of G's
+    latents, which says whether G's mapping passes the slot on at all.
     """
     from synthgen.toyfaces.latent import Z_LAYOUT
 
-    g0, r0 = synthesize(z), render(z)
-    w0 = mapping(z) if mapping is not None else None
+    latents_of = mapping if mapping is not None else (lambda z: z)
+    w0 = latents_of(z)
+    g0, r0 = synthesize(w0), render(z)
     out = {}
     for slot in Z_LAYOUT:
         moved = z.clone()
         moved[:, slot.index] += shift
-        dg, dr = (synthesize(moved) - g0).double(), (render(moved) - r0).double()
+        w = latents_of(moved)  # mapped once: the photo and the latents' change both read it
+        dg, dr = (synthesize(w) - g0).double(), (render(moved) - r0).double()
         dot, rr, gg = float((dg * dr).sum()), float((dr * dr).sum()), float((dg * dg).sum())
         gain, coarse = change_gains(dg, dr)  # coarse: on 4x4 means, where a part G moves but blurs still counts
         out[slot.name] = {"render_rms": round((rr / dr.numel()) ** 0.5, 4),
@@ -89,7 +93,7 @@ def factor_gains(synthesize, render, z: torch.Tensor, shift: float = FACTOR_SHIF
                           "cos": round(dot / (rr * gg) ** 0.5, 3) if rr > 0 and gg > 0 else None,
                           "gain_coarse": None if coarse is None else round(coarse, 3)}
         if mapping is not None:
-            out[slot.name]["w_change"] = round(float((mapping(moved) - w0).flatten(1).norm(dim=1).mean()), 3)
+            out[slot.name]["w_change"] = round(float((w - w0).flatten(1).norm(dim=1).mean()), 3)
     return out
 
 
@@ -110,7 +114,7 @@ def projected_photos(gen, latents: torch.Tensor, real: np.ndarray, checkpoints: 
 
         def synthesize(latent):
             return gen.synthesize(latent).rgb
-    kept = project_checkpoints(synthesize, from_uint8_images(real), start, checkpoints, lr)
+    kept = project_checkpoints(synthesize, from_uint8_images(real), start, checkpoints, lr, progress=True)
     with torch.no_grad():
         return [to_uint8_images(synthesize(kept[c]).clamp(-1, 1)) for c in checkpoints]
 
@@ -164,7 +168,8 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
         confusions = {k: ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES) for k in names}
         blur_psnr = {s: [] for s in sigmas}
     shown = []
-    for start in range(0, n, batch_size):
+    # On stderr, and only on a terminal: a 64-face, 800-step projection runs for half an hour.
+    for start in tqdm(range(0, n, batch_size), desc="batches", unit="batch", disable=None):
         indices = list(range(start, min(n, start + batch_size)))
         z = gen.sample_z(indices, test.seed)
         with torch.no_grad():
@@ -205,9 +210,9 @@ def main(generator: str, n: int, batch_size: int, split: str, judge: str | None,
             np.concatenate(features["generator"]), np.concatenate(features["render"])), 4)
         result["psnr_generator_vs_blurred"] = {f"{s:g}": float(np.concatenate(v).mean()) for s, v in blur_psnr.items()}
     if factors:
-        def synthesize(z):
+        def synthesize(latents):
             with torch.no_grad():
-                return gen.synthesize(gen.map(z)).rgb.clamp(-1, 1)
+                return gen.synthesize(latents).rgb.clamp(-1, 1)
 
         from synthgen.builtin.train_generator import render_rgb
 

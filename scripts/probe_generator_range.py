@@ -54,7 +54,7 @@ def slot_range(G, render, z: torch.Tensor, slot_index: int, steps: int, lr: floa
         def synthesize(latent):
             return G.synthesize(latent)[0]
         start = w[:, None].expand(-1, G.num_ws, -1)
-    latent = project(synthesize, targets, start, steps, lr)
+    latent = project(synthesize, targets, start, steps, lr, progress=True)
     with torch.no_grad():
         mapped, projected = synthesize(start), synthesize(latent)
     low, high = slice(0, faces), slice(2 * faces, 3 * faces)

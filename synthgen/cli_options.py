@@ -1,4 +1,4 @@
-"""Options every command declares the same way: input paths and --device.
+"""Options every command declares the same way: input paths, --device and comma-separated names.
 
 InputPath: a click path option whose bad path is one line naming it (exit 1), not a usage error.
 
@@ -10,6 +10,8 @@ input, not a usage error: InputPath checks the same things and reports them as o
 from __future__ import annotations
 
 import click
+
+from collections.abc import Sequence
 
 from synthgen.devices import DEVICES
 
@@ -34,4 +36,31 @@ def device_option(help: str = "Where to run: auto (CUDA when visible), cpu, cuda
                         help=help)
 
 
-__all__ = ["InputPath", "device_option"]
+class NameList(click.ParamType):
+    """A comma-separated list of names (domains, classes) -> a tuple in the order given.
+
+    Spaces and empty items are dropped and a name given twice is kept once (it means the same
+    thing twice). A list with no name, or with a name outside `choices` when those are known,
+    is refused: a command never runs on nothing and reports success.
+    """
+
+    name = "names"
+
+    def __init__(self, choices: Sequence[str] | None = None, example: str = "rgb,seg"):
+        self.choices = tuple(choices) if choices is not None else None
+        self.example = example
+
+    def convert(self, value, param, ctx) -> tuple[str, ...]:
+        if isinstance(value, tuple):  # already converted (a default given as a tuple, or a Python caller)
+            names = value
+        else:
+            names = tuple(dict.fromkeys(v.strip() for v in str(value).split(",") if v.strip()))
+        if not names:
+            self.fail(f"name at least one, e.g. {self.example}", param, ctx)
+        unknown = [v for v in names if self.choices is not None and v not in self.choices]
+        if unknown:
+            self.fail(f"unknown {', '.join(unknown)}; choose from {','.join(self.choices)}", param, ctx)
+        return names
+
+
+__all__ = ["InputPath", "NameList", "device_option"]

@@ -96,8 +96,13 @@ def test_translate_errors_are_one_line(world, tmp_path):
     msg = error_of([str(tmp_path / "nope.png"), "--from", "seg", "--to", "rgb", "--generator", str(gen_file),
                     "--anchors", str(root / "anchors")])
     assert "does not exist" in msg
+    msg = error_of([seg, "--from", "seg", "--to", " , ", "--generator", str(gen_file), "--anchors", str(root / "anchors")])
+    assert "--to" in msg and "name at least one" in msg  # once it wrote 0 files and reported success
+    assert not (tmp_path / "o").exists()
     with pytest.raises(TranslateError):
         translate("seg", ["rgb"], gen_file, [seg, seg], tmp_path, anchors=root / "anchors")
+    with pytest.raises(TranslateError, match="at least one target"):
+        translate("seg", [], gen_file, [seg], tmp_path / "none", anchors=root / "anchors")
 
 
 def test_z_space_anchor_translates_through_the_mapping(world, tmp_path):

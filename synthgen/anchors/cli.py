@@ -10,7 +10,7 @@ from synthgen.anchors.recipes import RECIPES, option_default_help
 from synthgen.generators.base import DEFAULT_TAP
 from synthgen.defaults import default_of
 from synthgen.generators.stylegan2.frozen import EXTRA_TAP_LAYERS
-from synthgen.cli_options import InputPath, device_option
+from synthgen.cli_options import InputPath, NameList, device_option
 
 
 
@@ -162,7 +162,8 @@ def _parse_anchor_paths(values: tuple[str, ...]) -> dict[str, str]:
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--from", "source", required=True, help="Source domain (an anchor name).")
-@click.option("--to", "targets", required=True, help="Comma-separated target domains, e.g. rgb,sketch,landmark.")
+@click.option("--to", "targets", type=NameList(example="rgb,sketch,landmark"), required=True,
+              help="Comma-separated target domains, e.g. rgb,sketch,landmark.")
 @click.option("--generator", required=True, type=click.Path(), help="The generator the anchors were fit for.")
 @click.option("--anchors", type=click.Path(), default=None, help="Folder of <domain>.safetensors anchors.")
 @click.option("--anchor", "anchor_paths", multiple=True, help="DOMAIN=PATH of an anchor file (repeatable; overrides --anchors).")
@@ -176,9 +177,8 @@ def translate(inputs, source, targets, anchor_paths, **options) -> None:
     """Translate INPUTS (files or folders) from one domain into others."""
     from synthgen.anchors.translate import translate as run_translate
 
-    target_list = [t.strip() for t in targets.split(",") if t.strip()]
     try:
-        written = run_translate(source, target_list, inputs=inputs, anchor_paths=_parse_anchor_paths(anchor_paths), **options)
+        written = run_translate(source, targets, inputs=inputs, anchor_paths=_parse_anchor_paths(anchor_paths), **options)
     except _user_errors() as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(written)} files under {options['out']}")

@@ -97,6 +97,9 @@ def translate(
     Outputs: out/<target>/<input stem>.png (keypoints also .npy); with multimodal=K,
     out/<target>/<stem>_style<k>.png for k < K.
     """
+    targets = list(dict.fromkeys(targets))  # a target named twice is written once
+    if not targets:
+        raise TranslateError("name at least one target domain to translate into, e.g. targets=['rgb']")
     explicit = dict(anchor_paths or {})
     dev = resolve_device(device)
     from synthgen.generators import frozen_generator
@@ -104,7 +107,6 @@ def translate(
     generator = frozen_generator(generator, dev)
     fingerprint = generator.fingerprint
     src = load_anchor(find_anchor(source, anchors, explicit), generator, fingerprint).to(dev).eval()
-    targets = list(dict.fromkeys(targets))  # a target named twice is written once
     heads = [_target_head(t, anchors, explicit, generator, fingerprint, dev) for t in targets]
     if multimodal < 0:
         raise TranslateError("multimodal must be >= 0")

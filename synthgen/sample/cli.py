@@ -6,16 +6,10 @@ from pathlib import Path
 
 import click
 
+from synthgen.cli_options import NameList
 from synthgen.dataset.layout import IMAGE_FORMATS
 from synthgen.defaults import default_of
 from synthgen.sample.plan import SampleConfig
-
-
-def _domains(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    names = tuple(d.strip() for d in value.split(",") if d.strip())
-    if not names:
-        raise click.BadParameter("name at least one domain, e.g. rgb,seg")
-    return names
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -43,7 +37,7 @@ def _command_line(ctx: click.Context) -> str:
                    "Default: the built-in default world's generator.")
 @click.option("--anchors", "anchors_dir", type=click.Path(), default=None,
               help="Folder of anchor files <domain>.safetensors. Default: the shipped anchors in domains/.")
-@click.option("--domains", default="rgb", show_default=True, callback=_domains,
+@click.option("--domains", type=NameList(), default="rgb", show_default=True,
               help="Comma-separated domains to write; rgb is the generator's photo and needs no anchor.")
 @click.option("--n", "--num-samples", "n_samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Number of samples. Under torchrun/accelerate launch write --num-samples: their "

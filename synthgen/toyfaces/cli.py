@@ -9,17 +9,9 @@ from pathlib import Path
 
 import click
 
+from synthgen.cli_options import NameList
 from synthgen.devices import available_cpus
 from synthgen.toyfaces.render import DOMAINS, MAX_SIZE, MIN_SIZE
-
-
-def _parse_domains(ctx, param, value: str) -> tuple[str, ...]:
-    domains = tuple(d.strip() for d in value.split(",") if d.strip())
-    unknown = [d for d in domains if d not in DOMAINS]
-    if unknown or not domains:
-        raise click.BadParameter(
-            f"unknown domain(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(DOMAINS)}")
-    return tuple(dict.fromkeys(domains))
 
 
 @click.group()
@@ -35,7 +27,7 @@ def toyfaces() -> None:
               help="Seed of the latent stream (see splits: 0 generator, 1-4 anchors, 5 segmenter, 6 validation, 1000 test).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (one subfolder per domain).")
-@click.option("--domains", default=",".join(DOMAINS), show_default=True, callback=_parse_domains,
+@click.option("--domains", type=NameList(DOMAINS), default=",".join(DOMAINS), show_default=True,
               help="Comma-separated domains to write.")
 @click.option("--start-index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the first sample (file names are sample indices).")
