@@ -9,9 +9,9 @@ input, not a usage error: InputPath checks the same things and reports them as o
 """
 from __future__ import annotations
 
-import click
-
 from collections.abc import Sequence
+
+import click
 
 from synthgen.devices import DEVICES
 
