@@ -1,0 +1,214 @@
+"""Fine-tune a built-in-world generator's synthesis so that single latents draw the parts.
+
+Projection shows that the shipped synthesis draws the parts in place only when every layer gets
+its own style (W+); one w per face, which is all a StyleGAN2 mapping gives, levels off far
+lower (docs/builtin.md, "How far a better mapping could go"). This fine-tunes the synthesis as an
+auto-decoder (GLO, Bojanowski et al. 2018): each of the first `--faces` faces of the ToyFaces
+`generator` split gets its own free w (started at G's mapping of its z), trained jointly with
+the synthesis on the generator trainer's image loss (L1 pyramid + edge) and, beside it, a fresh
+StyleGAN2 discriminator's non-saturating loss (the sharpening phase's terms). Without the
+discriminator the image loss erases the small parts, even of faces it memorises. The mapping
+is left as it is; the exported generator is the synthesis's moving average with that mapping.
+
+Every `--eval-every` steps it logs the reference segmenter's reading of the training faces at
+their own latents against render_seg (with `--judge`) and exports `G_<step>.safetensors`, to be
+judged on held-out faces with `scripts/eval_generator_fidelity.py --project-steps 200,400
+--project-space w`. The run folder resumes like `train-generator`'s: rerun the same command.
+
+    python scripts/finetune_synthesis_autodecoder.py --run-dir runs/autodecoder --faces 256 \\
+        --steps 1200 --judge domains/segmenter.safetensors
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import NamedTuple
+
+import click
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from synthgen.builtin.train_generator import R1_EVERY, edge_l1, image_pyramid_l1, r1_penalty, render_rgb
+from synthgen.generators import load_generator
+from synthgen.generators.native import save_generator
+from synthgen.generators.stylegan2 import FrozenStyleGAN2
+from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from synthgen.runs import ResumeError, RunFolder
+from synthgen.toyfaces.splits import SPLITS
+
+JUDGED_FACES = 64  # training faces the judge reads at each evaluation
+
+
+class Settings(NamedTuple):
+    generator: str
+    faces: int
+    steps: int
+    batch_size: int
+    lr: float
+    code_lr: float
+    lambda_adv: float
+    lambda_edge: float
+    r1_gamma: float
+    ema_decay: float
+    seed: int
+
+
+class AutoDecoderRun:
+    def __init__(self, s: Settings, run_dir: str):
+        self.s = s
+        self.folder = RunFolder(run_dir)
+        self.folder.check_resume(s._asdict(), [k for k in s._fields if k != "steps"])
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        self.folder.write_config(s._asdict())
+        torch.manual_seed(s.seed)
+        frozen = load_generator(s.generator)
+        if frozen.kind != "stylegan2" or frozen.z_dim != 64:
+            raise click.ClickException(f"{s.generator}: needs a StyleGAN2 imitating ToyFaces (z_dim 64)")
+        self.G = frozen.generator
+        self.G.requires_grad_(False)
+        self.G.synthesis.requires_grad_(True)
+        self.z = frozen.sample_z(list(range(s.faces)), SPLITS["generator"].seed)
+        self.targets = torch.cat([render_rgb(self.z[i: i + 64], self.G.cfg.size) for i in range(0, s.faces, 64)])
+        with torch.no_grad():
+            start = self.G.mapping(self.z)
+        self.codes = torch.nn.Embedding(s.faces, start.shape[1], sparse=True)
+        self.codes.weight.data.copy_(start)
+        channels = {r: self.G.cfg.channels_at(r) for r in self.G.cfg.resolutions}
+        self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=channels, c_dim=0))
+        self.opt_code = torch.optim.SparseAdam(self.codes.parameters(), lr=s.code_lr)
+        self.opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=s.lr, betas=(0.0, 0.99))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=s.lr, betas=(0.0, 0.99))
+        self.ema = copy.deepcopy(self.G.synthesis).eval().requires_grad_(False)
+        self.order = torch.Generator().manual_seed(s.seed + 1)  # which faces each batch draws
+        self.step = 0
+        state = self.folder.read_checkpoint()
+        if state is not None:
+            for name, module in self._stateful().items():
+                module.load_state_dict(state[name])
+            self.order.set_state(state["order"])
+            torch.set_rng_state(state["rng"])  # the synthesis's noise
+            self.step = int(state["step"])
+            self.folder.truncate_stats(self.step)
+
+    def _stateful(self) -> dict:
+        return {"synthesis": self.G.synthesis, "ema": self.ema, "D": self.D, "codes": self.codes,
+                "opt": self.opt, "opt_code": self.opt_code, "opt_d": self.opt_d}
+
+    def save_checkpoint(self) -> None:
+        state = {name: module.state_dict() for name, module in self._stateful().items()}
+        self.folder.write_checkpoint({**state, "order": self.order.get_state(), "rng": torch.get_rng_state(),
+                                      "step": self.step})
+
+    def _photos(self, codes: torch.Tensor, synthesis=None) -> torch.Tensor:
+        ws = codes[:, None].expand(-1, self.G.num_ws, -1)
+        if synthesis is None:  # training: the synthesis being trained, random noise
+            return self.G.synthesize(ws, noise_mode="random")[0]
+        return synthesis(ws, None)[0]  # None: the constant noise buffers, as exported generators use
+
+    def train_step(self) -> dict[str, float]:
+        s = self.s
+        idx = torch.randint(0, s.faces, (s.batch_size,), generator=self.order)
+        real = self.targets[idx]
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            fake = self._photos(self.codes.weight[idx])
+        loss_d = F.softplus(self.D(fake)).mean() + F.softplus(-self.D(real)).mean()
+        if s.r1_gamma > 0 and self.step % R1_EVERY == 0:
+            loss_d = loss_d + s.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        self.D.requires_grad_(False)
+        fake = self._photos(self.codes(idx))
+        loss_image = image_pyramid_l1(fake, real) + s.lambda_edge * edge_l1(fake, real)
+        loss_adv = F.softplus(-self.D(fake)).mean()
+        loss = loss_image + s.lambda_adv * loss_adv
+        self.opt_code.zero_grad()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_code.step()
+        self.opt.step()
+        self.step += 1
+        decay = min(s.ema_decay, (1 + self.step) / (10 + self.step))  # short warm-up, as train-generator's
+        with torch.no_grad():
+            for p_ema, p in zip(self.ema.parameters(), self.G.synthesis.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+        return {"image": loss_image.item(), "g_adv": loss_adv.item(), "d_loss": loss_d.item()}
+
+    def exported(self) -> FrozenStyleGAN2:
+        G = copy.deepcopy(self.G)
+        G.synthesis = copy.deepcopy(self.ema)
+        return FrozenStyleGAN2(G.eval().requires_grad_(False))
+
+    @torch.no_grad()
+    def judge_training_faces(self, judge) -> dict[str, float]:
+        """The judge's mIoU of the moving average's photos of the first training faces at their latents."""
+        from synthgen.celebamask import CLASS_NAMES
+        from synthgen.evaluation.segmenter import predict
+        from synthgen.metrics import ConfusionMatrix
+        from synthgen.pixels import to_uint8_images
+        from synthgen.toyfaces import render_batch
+
+        n = min(JUDGED_FACES, self.s.faces)
+        photos = to_uint8_images(self._photos(self.codes.weight[:n], self.ema).clamp(-1, 1))
+        confusion = ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES)
+        confusion.update(predict(judge, photos), render_batch(self.z[:n].numpy(), self.G.cfg.size, domains=("seg",))["seg"])
+        report = confusion.report()
+        return {"judge_training_faces_miou": round(report["miou"], 4),
+                **{f"iou_{k}": round(report["iou"][k], 3) for k in ("l_eye", "r_eye", "l_brow", "r_brow", "nose")
+                   if report["iou"][k] is not None}}
+
+
+@click.command()
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run folder (resumes when it holds a checkpoint).")
+@click.option("--generator", type=click.Path(exists=True, dir_okay=False), default="domains/generator.safetensors",
+              show_default=True, help="The generator whose synthesis is fine-tuned (a StyleGAN2 imitating ToyFaces).")
+@click.option("--faces", type=click.IntRange(1), default=256, show_default=True, help="Faces of the generator split, each with its own w.")
+@click.option("--steps", type=click.IntRange(1), default=1200, show_default=True, help="Total steps (raise it and rerun to train longer).")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Faces per step.")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate of the synthesis and the discriminator.")
+@click.option("--code-lr", type=float, default=0.02, show_default=True, help="Adam learning rate of the faces' latents.")
+@click.option("--lambda-adv", type=float, default=0.1, show_default=True, help="Weight of the non-saturating GAN loss.")
+@click.option("--lambda-edge", type=float, default=3.0, show_default=True, help="Weight of the edge term.")
+@click.option("--r1-gamma", type=float, default=0.05, show_default=True, help="R1 penalty at real renders (every 16 steps).")
+@click.option("--ema-decay", type=float, default=0.995, show_default=True, help="Moving average of the synthesis that is judged and exported.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Discriminator initialisation and the order of faces.")
+@click.option("--judge", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Reference segmenter: log its reading of the training faces at their latents.")
+@click.option("--eval-every", type=click.IntRange(1), default=400, show_default=True, help="Steps between judgements and exports.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True, help="Steps between checkpoints.")
+def main(run_dir, judge, eval_every, checkpoint_every, **settings) -> None:
+    try:
+        run = AutoDecoderRun(Settings(**settings), run_dir)
+    except ResumeError as exc:
+        raise click.ClickException(str(exc)) from None
+    model = None
+    if judge:
+        from synthgen.evaluation.segmenter import load_segmenter
+
+        model = load_segmenter(judge)
+    log = run.folder.open_stats()
+    if run.step == 0 and model is not None:
+        log.write(json.dumps({"step": 0, **run.judge_training_faces(model)}) + "\n")
+    bar = tqdm(total=run.s.steps, initial=run.step, desc="auto-decoder", disable=None)
+    t0 = time.time()
+    while run.step < run.s.steps:
+        stats = run.train_step()
+        record = {"step": run.step, "seconds": round(time.time() - t0, 2), **stats}
+        bar.update(1)
+        if run.step % eval_every == 0 or run.step == run.s.steps:
+            if model is not None:
+                record.update(run.judge_training_faces(model))
+            save_generator(run.exported(), run.folder.path / f"G_{run.step}.safetensors")
+        log.write(json.dumps(record) + "\n")
+        if run.step % checkpoint_every == 0 or run.step == run.s.steps:
+            run.save_checkpoint()
+    bar.close()
+    log.close()
+    click.echo(json.dumps({"step": run.step, "export": str(run.folder.path / f"G_{run.step}.safetensors")}))
+
+
+if __name__ == "__main__":
+    main()
