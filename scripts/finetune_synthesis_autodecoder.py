@@ -9,6 +9,8 @@ the synthesis on the generator trainer's image loss (L1 pyramid + edge) and, bes
 StyleGAN2 discriminator's non-saturating loss (the sharpening phase's terms). Without the
 discriminator the image loss erases the small parts, even of faces it memorises. The mapping
 is left as it is; the exported generator is the synthesis's moving average with that mapping.
+With `--mapping-out`, a second file gets a mapping refit to ask for the faces' latents (a linear
+regression of their offsets on z, folded into the mapping MLP).
 
 Every `--eval-every` steps it logs the reference segmenter's reading of the training faces at
 their own latents against render_seg (with `--judge`) and exports `G_<step>.safetensors`, to be
@@ -142,6 +144,33 @@ class AutoDecoderRun:
         G.synthesis = copy.deepcopy(self.ema)
         return FrozenStyleGAN2(G.eval().requires_grad_(False))
 
+    def corrected_mapping(self, ridge: float, steps: int, batch: int = 512) -> FrozenStyleGAN2:
+        """The exported generator with a mapping that asks for the faces' latents.
+
+        The faces' latents moved away from the old mapping's; their offsets are regressed on z
+        linearly (ridge `ridge`: 256 faces are too few for more), and the mapping MLP is trained
+        on fresh standard-normal z to return old mapping + that offset, so the file stays a
+        plain StyleGAN2. Returns the generator; the run's own weights are untouched.
+        """
+        G = self.exported().generator
+        old = copy.deepcopy(G.style).eval().requires_grad_(False)
+        with torch.no_grad():
+            offsets = (self.codes.weight - old(self.z)).double()
+        x = torch.cat([self.z, torch.ones(len(self.z), 1)], 1).double()
+        a = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64), x.T @ offsets).float()
+        G.style.train().requires_grad_(True)
+        opt = torch.optim.Adam(G.style.parameters(), lr=1e-3)
+        draws = torch.Generator().manual_seed(self.s.seed + 2)
+        for _ in range(steps):
+            z = torch.randn(batch, self.z.shape[1], generator=draws)
+            with torch.no_grad():
+                target = old(z) + torch.cat([z, torch.ones(batch, 1)], 1) @ a
+            loss = (G.style(z) - target).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return FrozenStyleGAN2(G.eval().requires_grad_(False))
+
     @torch.no_grad()
     def judge_training_faces(self, judge) -> dict[str, float]:
         """The judge's mIoU of the moving average's photos of the first training faces at their latents."""
@@ -179,7 +208,13 @@ class AutoDecoderRun:
               help="Reference segmenter: log its reading of the training faces at their latents.")
 @click.option("--eval-every", type=click.IntRange(1), default=400, show_default=True, help="Steps between judgements and exports.")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True, help="Steps between checkpoints.")
-def main(run_dir, judge, eval_every, checkpoint_every, **settings) -> None:
+@click.option("--mapping-out", type=click.Path(dir_okay=False), default=None,
+              help="When the run has reached --steps: also write the generator with a mapping refit to ask for the faces' latents here.")
+@click.option("--mapping-ridge", type=float, default=10.0, show_default=True,
+              help="Ridge of the linear regression of the faces' latent offsets on z.")
+@click.option("--mapping-steps", type=click.IntRange(1), default=3000, show_default=True,
+              help="Adam steps (512 fresh z each) that fold the offsets into the mapping MLP.")
+def main(run_dir, judge, eval_every, checkpoint_every, mapping_out, mapping_ridge, mapping_steps, **settings) -> None:
     try:
         run = AutoDecoderRun(Settings(**settings), run_dir)
     except ResumeError as exc:
@@ -207,7 +242,10 @@ def main(run_dir, judge, eval_every, checkpoint_every, **settings) -> None:
             run.save_checkpoint()
     bar.close()
     log.close()
-    click.echo(json.dumps({"step": run.step, "export": str(run.folder.path / f"G_{run.step}.safetensors")}))
+    done = {"step": run.step, "export": str(run.folder.path / f"G_{run.step}.safetensors")}
+    if mapping_out:
+        done["mapping_out"] = str(save_generator(run.corrected_mapping(mapping_ridge, mapping_steps), mapping_out))
+    click.echo(json.dumps(done))
 
 
 if __name__ == "__main__":

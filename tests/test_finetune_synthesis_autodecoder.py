@@ -55,3 +55,17 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(scrip
     assert steps == [1, 2, 3]
     other = _run(script, tmp_path / "split", 4, "--lr", "1e-3")
     assert other.exit_code == 1 and "different lr" in other.output and "Traceback" not in other.output
+
+
+def test_mapping_out_refits_the_mapping_toward_the_faces_latents(script, tmp_path):
+    from synthgen.generators import load_generator
+
+    out = tmp_path / "mapped.safetensors"
+    result = _run(script, tmp_path / "run", 2, "--mapping-out", str(out), "--mapping-steps", "30")
+    assert result.exit_code == 0, result.output
+    tuned, mapped = load_generator(tmp_path / "run" / "G_2.safetensors"), load_generator(out)
+    z = tuned.sample_z([0, 1, 2], 6)
+    with torch.no_grad():
+        assert not torch.equal(mapped.map(z), tuned.map(z))  # the mapping was refit
+        ws = tuned.map(z)
+        assert torch.equal(mapped.synthesize(ws).rgb, tuned.synthesize(ws).rgb)  # the synthesis is the run's
