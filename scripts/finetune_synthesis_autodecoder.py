@@ -92,7 +92,8 @@ class AutoDecoderRun:
             self.order.set_state(state["order"])
             torch.set_rng_state(state["rng"])  # the synthesis's noise
             self.step = int(state["step"])
-            self.folder.truncate_stats(self.step)
+        # Steps logged after the checkpoint are redone; a run killed before its first checkpoint starts afresh.
+        self.folder.truncate_stats(self.step if state is not None else -1)
 
     def _stateful(self) -> dict:
         return {"synthesis": self.G.synthesis, "ema": self.ema, "D": self.D, "codes": self.codes,

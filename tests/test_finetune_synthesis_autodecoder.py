@@ -47,6 +47,8 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(scrip
     from safetensors.torch import load_file
 
     assert _run(script, tmp_path / "whole", 3).exit_code == 0
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "stats.jsonl").write_text('{"step": 0}\n{"step": 7}\n')  # a run killed before its first checkpoint
     assert _run(script, tmp_path / "split", 1).exit_code == 0
     assert _run(script, tmp_path / "split", 3).exit_code == 0  # the same command, longer: resumes at step 1
     whole, split = (load_file(tmp_path / d / "G_3.safetensors") for d in ("whole", "split"))
