@@ -62,6 +62,13 @@ def test_steps_logged_after_the_last_checkpoint_are_logged_once_after_resume(tmp
     assert steps == [1, 2, 3, 4, 5]
 
 
+def test_a_run_killed_before_its_first_checkpoint_logs_each_step_once(tmp_path):
+    (tmp_path / "stats.jsonl").write_text(json.dumps({"step": 1, "l1": 0.0}) + "\n")  # logged, then killed
+    train_generator(tmp_path, steps=2, progress=False, **SMALL)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
 def test_regression_lowers_the_imitation_loss(tmp_path):
     trainer = GeneratorTrainer(GeneratorTrainConfig(steps=30, lr=5e-3, **SMALL), tmp_path)
     first = trainer.train_step()["l1"]

@@ -158,13 +158,14 @@ class GeneratorTrainer:
     def _resume(self) -> None:
         self.folder.write_config(asdict(self.cfg))
         state = self.folder.read_checkpoint(map_location=self.device)
+        # Steps logged after the checkpoint are redone (all of them when a run was killed before its first).
+        self.folder.truncate_stats(int(state["step"]) if state is not None else 0)
         if state is None:
             return
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
-        self.folder.truncate_stats(self.step)  # steps logged after the checkpoint are redone
         if "D" in state:
             self._ensure_discriminator()
             try:
