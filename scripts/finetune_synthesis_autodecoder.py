@@ -62,12 +62,12 @@ class AutoDecoderRun:
         self.s = s
         self.folder = RunFolder(run_dir)
         self.folder.check_resume(s._asdict(), [k for k in s._fields if k != "steps"])
-        self.folder.path.mkdir(parents=True, exist_ok=True)
-        self.folder.write_config(s._asdict())
-        torch.manual_seed(s.seed)
         frozen = load_generator(s.generator)
         if frozen.kind != "stylegan2" or frozen.z_dim != 64:
             raise click.ClickException(f"{s.generator}: needs a StyleGAN2 imitating ToyFaces (z_dim 64)")
+        self.folder.path.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to work
+        self.folder.write_config(s._asdict())
+        torch.manual_seed(s.seed)
         self.G = frozen.generator
         self.G.requires_grad_(False)
         self.G.synthesis.requires_grad_(True)

@@ -71,3 +71,13 @@ def test_mapping_out_refits_the_mapping_toward_the_faces_latents(script, tmp_pat
         assert not torch.equal(mapped.map(z), tuned.map(z))  # the mapping was refit
         ws = tuned.map(z)
         assert torch.equal(mapped.synthesize(ws).rgb, tuned.synthesize(ws).rgb)  # the synthesis is the run's
+
+
+def test_a_generator_that_does_not_imitate_toyfaces_is_one_line_and_leaves_no_run_folder(script, tmp_path):
+    from synthgen.generators.native import save_generator
+    from synthgen.generators.presets import build_generator
+
+    other = save_generator(build_generator("tiny", seed=0), tmp_path / "tiny.safetensors")  # z_dim 16
+    result = CliRunner().invoke(script.main, ["--run-dir", str(tmp_path / "run"), "--generator", str(other), "--steps", "1"])
+    assert result.exit_code == 1 and "imitating ToyFaces" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
