@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from synthgen.builtin.train_generator import R1_EVERY, edge_l1, image_pyramid_l1, r1_penalty, render_rgb
+from synthgen.builtin.train_generator import (discriminator_like, discriminator_loss, edge_l1, image_pyramid_l1,
+                                              render_rgb, update_moving_average)
 from synthgen.generators import load_generator
 from synthgen.generators.native import save_generator
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
-from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from synthgen.runs import ResumeError, RunFolder
 from synthgen.toyfaces.splits import SPLITS
 
@@ -77,14 +77,14 @@ class AutoDecoderRun:
             start = self.G.mapping(self.z)
         self.codes = torch.nn.Embedding(s.faces, start.shape[1], sparse=True)
         self.codes.weight.data.copy_(start)
-        channels = {r: self.G.cfg.channels_at(r) for r in self.G.cfg.resolutions}
-        self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=channels, c_dim=0))
+        self.D = discriminator_like(self.G.cfg)
         self.opt_code = torch.optim.SparseAdam(self.codes.parameters(), lr=s.code_lr)
         self.opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=s.lr, betas=(0.0, 0.99))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=s.lr, betas=(0.0, 0.99))
         self.ema = copy.deepcopy(self.G.synthesis).eval().requires_grad_(False)
         self.order = torch.Generator().manual_seed(s.seed + 1)  # which faces each batch draws
         self.step = 0
+        self._judged_masks = None
         state = self.folder.read_checkpoint()
         if state is not None:
             for name, module in self._stateful().items():
@@ -117,9 +117,7 @@ class AutoDecoderRun:
         self.D.requires_grad_(True)
         with torch.no_grad():
             fake = self._photos(self.codes.weight[idx])
-        loss_d = F.softplus(self.D(fake)).mean() + F.softplus(-self.D(real)).mean()
-        if s.r1_gamma > 0 and self.step % R1_EVERY == 0:
-            loss_d = loss_d + s.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real)
+        loss_d = discriminator_loss(self.D, fake, real, self.step, s.r1_gamma)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -134,10 +132,7 @@ class AutoDecoderRun:
         self.opt_code.step()
         self.opt.step()
         self.step += 1
-        decay = min(s.ema_decay, (1 + self.step) / (10 + self.step))  # short warm-up, as train-generator's
-        with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), self.G.synthesis.parameters()):
-                p_ema.lerp_(p, 1 - decay)
+        update_moving_average(self.ema, self.G.synthesis, s.ema_decay, self.step)
         return {"image": loss_image.item(), "g_adv": loss_adv.item(), "d_loss": loss_d.item()}
 
     def exported(self) -> FrozenStyleGAN2:
@@ -182,9 +177,11 @@ class AutoDecoderRun:
         from synthgen.toyfaces import render_batch
 
         n = min(JUDGED_FACES, self.s.faces)
+        if self._judged_masks is None:  # rendered once: every evaluation reads the same faces
+            self._judged_masks = render_batch(self.z[:n].numpy(), self.G.cfg.size, domains=("seg",))["seg"]
         photos = to_uint8_images(self._photos(self.codes.weight[:n], self.ema).clamp(-1, 1))
         confusion = ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES)
-        confusion.update(predict(judge, photos), render_batch(self.z[:n].numpy(), self.G.cfg.size, domains=("seg",))["seg"])
+        confusion.update(predict(judge, photos), self._judged_masks)
         report = confusion.report()
         return {"judge_training_faces_miou": round(report["miou"], 4),
                 **{f"iou_{k}": round(report["iou"][k], 3) for k in ("l_eye", "r_eye", "l_brow", "r_brow", "nose")

@@ -51,10 +51,8 @@ class NameList(click.ParamType):
         self.example = example
 
     def convert(self, value, param, ctx) -> tuple[str, ...]:
-        if isinstance(value, tuple):  # already converted (a default given as a tuple, or a Python caller)
-            names = value
-        else:
-            names = tuple(dict.fromkeys(v.strip() for v in str(value).split(",") if v.strip()))
+        items = value if isinstance(value, tuple) else str(value).split(",")  # a tuple: a default or a Python caller
+        names = tuple(dict.fromkeys(v.strip() for v in items if v.strip()))
         if not names:
             self.fail(f"name at least one, e.g. {self.example}", param, ctx)
         unknown = [v for v in names if self.choices is not None and v not in self.choices]

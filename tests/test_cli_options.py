@@ -34,3 +34,4 @@ def test_an_empty_list_or_an_unknown_name_is_a_usage_error(value, fragment):
 def test_names_outside_known_choices_pass_when_there_are_none():
     assert NameList().convert("hair,rgb", None, None) == ("hair", "rgb")  # a user's own domain names
     assert NameList().convert(("seg",), None, None) == ("seg",)  # a tuple default is taken as it is
+    assert NameList().convert(("seg", " seg", "rgb"), None, None) == ("seg", "rgb")  # and cleaned like text

@@ -67,6 +67,33 @@ def r1_penalty(D: torch.nn.Module, real: torch.Tensor, condition: torch.Tensor |
     return grad.square().sum(dim=(1, 2, 3)).mean()
 
 
+def discriminator_like(G_cfg, c_dim: int = 0) -> torch.nn.Module:
+    """A StyleGAN2 discriminator as wide as the generator at each resolution (keeps a CPU step cheap)."""
+    from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+
+    channels = {r: G_cfg.channels_at(r) for r in G_cfg.resolutions}
+    return StyleGAN2Discriminator(DiscriminatorConfig(size=G_cfg.size, channels=channels, c_dim=c_dim))
+
+
+def discriminator_loss(D: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, step: int, r1_gamma: float,
+                       condition: torch.Tensor | None = None) -> torch.Tensor:
+    """Non-saturating D loss, plus the lazy R1 penalty on the steps it falls on."""
+    loss = F.softplus(D(fake, condition)).mean() + F.softplus(-D(real, condition)).mean()
+    if r1_gamma > 0 and step % R1_EVERY == 0:
+        loss = loss + r1_gamma / 2 * R1_EVERY * r1_penalty(D, real, condition)
+    return loss
+
+
+@torch.no_grad()
+def update_moving_average(average: torch.nn.Module, model: torch.nn.Module, max_decay: float, step: int) -> None:
+    """average <- decay * average + (1 - decay) * model, the decay warming up over the first steps."""
+    decay = min(max_decay, (1 + step) / (10 + step))
+    for p_avg, p in zip(average.parameters(), model.parameters()):
+        p_avg.lerp_(p, 1 - decay)
+    for b_avg, b in zip(average.buffers(), model.buffers()):
+        b_avg.copy_(b)
+
+
 def rendered_targets(split: Split, indices: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(z (B, Z), rgb (B, 3, S, S) in [-1, 1]) for sample indices of a ToyFaces split (wrapping: epochs)."""
     z = split_z(split.name, (indices % split.size).tolist())
@@ -134,17 +161,10 @@ class GeneratorTrainer:
     # -- state ---------------------------------------------------------------------
     def _ensure_discriminator(self) -> None:
         if self.D is None:
-            from synthgen.generators.stylegan2.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
-
             torch.manual_seed(self.cfg.seed + 1)
-            c_dim = Z_DIM if self.cfg.d_condition == "z" else 0
-            self.D = StyleGAN2Discriminator(DiscriminatorConfig(size=self.G.cfg.size, channels=self._d_channels(), c_dim=c_dim))
+            self.D = discriminator_like(self.G.cfg, Z_DIM if self.cfg.d_condition == "z" else 0)
             self.D.to(self.device)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr, betas=(0.0, 0.99))
-
-    def _d_channels(self) -> dict[int, int]:
-        # A discriminator as wide as the generator at each resolution keeps a CPU step cheap.
-        return {r: self.G.cfg.channels_at(r) for r in self.G.cfg.resolutions}
 
     def _load_initial_weights(self, path: str) -> None:
         """Start from an exported generator: training continues across machines from shipped weights."""
@@ -205,7 +225,7 @@ class GeneratorTrainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self._update_ema()
+        update_moving_average(self.G_ema, self.G, self.cfg.ema_decay, self.step)
         self.step += 1
         stats.update(l1=loss_l1.item(), edge=loss_edge.item(), loss=loss.item(), lr=self.opt.param_groups[0]["lr"])
         return stats
@@ -225,22 +245,12 @@ class GeneratorTrainer:
         self.D.requires_grad_(True)
         with torch.no_grad():
             fake = self.G(z, noise_mode="const")
-        c = self._condition(z)
-        loss = F.softplus(self.D(fake, c)).mean() + F.softplus(-self.D(real, c)).mean()
-        if self.cfg.r1_gamma > 0 and self.step % R1_EVERY == 0:
-            loss = loss + self.cfg.r1_gamma / 2 * R1_EVERY * r1_penalty(self.D, real, c)
+        loss = discriminator_loss(self.D, fake, real, self.step, self.cfg.r1_gamma, self._condition(z))
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
         return loss.item()
 
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))  # short warm-up
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
 
     # -- evaluation ----------------------------------------------------------------
     @torch.no_grad()
