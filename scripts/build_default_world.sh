@@ -10,9 +10,13 @@
 # docs/builtin.md); the other stages run on CPU as well. `retarget` (not in the default list)
 # moves the shipped anchors onto a fine-tuned generator, into a folder to measure before it
 # replaces domains/: NEW_GENERATOR=runs/g.safetensors bash scripts/build_default_world.sh retarget.
+# `autodecoder` (not in the default list either) makes such a generator from the shipped one: the
+# synthesis fine-tuned as an auto-decoder, the mapping refit to ask for its faces' latents
+# (docs/builtin.md, "Changing the synthesis"); `autodecoder retarget` chains the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SG=${SYNTHGEN:-.venv/bin/synthgen}
+PY=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-out/data}
 RUNS=${RUNS:-runs}
 FIT_STEPS=${FIT_STEPS:-3000}
@@ -87,6 +91,11 @@ REFINE_FINEST=${REFINE_FINEST:-0 0 0 0 0}
 # --photo-refine, docs/anchors.md "Photo refinement"; measured on validation, not shipped: none).
 PHOTO_REFINE_DOMAINS=${PHOTO_REFINE_DOMAINS:-}
 N_ANCHOR=${N_ANCHOR:-5000}
+# autodecoder: faces with a latent of their own, steps, and the threads of its one process (CUDA when visible)
+AUTODECODER_FACES=${AUTODECODER_FACES:-256}
+AUTODECODER_STEPS=${AUTODECODER_STEPS:-800}
+AUTODECODER_THREADS=${AUTODECODER_THREADS:-2}
+AUTODECODER_OUT=${AUTODECODER_OUT:-$RUNS/generator-autodecoder.safetensors}
 # retarget: each shipped anchor warm-starts a fit on NEW_GENERATOR (same shapes) with its own
 # anchoring (a refined domain: its refine terms and last feature noise), calibrated as fit does.
 RETARGET_STEPS=${RETARGET_STEPS:-300}
@@ -210,6 +219,12 @@ for stage in $stages; do
     done
     wait
     ;;
+  autodecoder)  # resumes its run folder; the generator with the refit mapping lands in $AUTODECODER_OUT
+    OMP_NUM_THREADS=$AUTODECODER_THREADS $PY scripts/finetune_synthesis_autodecoder.py --run-dir "$RUNS/autodecoder" \
+      --faces "$AUTODECODER_FACES" --steps "$AUTODECODER_STEPS" --judge domains/segmenter.safetensors \
+      --mapping-out "$AUTODECODER_OUT" > "$RUNS/autodecoder.log" 2>&1
+    NEW_GENERATOR=${NEW_GENERATOR:-$AUTODECODER_OUT}  # what a following retarget stage moves the anchors onto
+    ;;
   retarget)  # warm-start every shipped anchor on a fine-tuned generator, two at a time, into $RETARGET_OUT
     : "${NEW_GENERATOR:?set NEW_GENERATOR to the fine-tuned generator file}"
     mkdir -p "$RETARGET_OUT"; cp "$NEW_GENERATOR" "$RETARGET_OUT/generator.safetensors"
@@ -228,6 +243,6 @@ for stage in $stages; do
     $SG toyfaces render --n "$N_ANCHOR" --seed "$(seed_of segmenter)" --domains rgb,landmark --out "$DATA/segmenter-landmark"
     $SG eval train-landmark-detector --data "$DATA/segmenter-landmark" --out domains/landmark_detector.safetensors --steps 2000
     ;;
-  *) echo "unknown stage $stage (data generator anchors snap refine segmenter retarget)" >&2; exit 2;;
+  *) echo "unknown stage $stage (data generator anchors snap refine segmenter autodecoder retarget)" >&2; exit 2;;
   esac
 done

@@ -3,6 +3,9 @@
 # no training job reads. Writes JSON reports and grids under $OUT; EVAL.md quotes them.
 #
 #   bash scripts/eval_builtin.sh            # after scripts/build_default_world.sh data
+#
+# Candidates (a generator, a folder of anchors) are compared on the `validation` split, which
+# choosing may read: SPLIT=validation GENERATOR=... ANCHORS=... OUT=... bash scripts/eval_builtin.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -11,24 +14,31 @@ DATA=${DATA:-out/data}
 OUT=${OUT:-out/eval}
 ANCHORS=${ANCHORS:-domains}  # a folder of candidate anchors can be measured before it replaces domains/
 GENERATOR=${GENERATOR:-domains/generator.safetensors}  # ... and so can a candidate generator (with its anchors)
+SPLIT=${SPLIT:-test}  # the held-out paired renders every row reads: test for the table, validation to choose
 N_PAIRS=${N_PAIRS:-300}
 N_DOWNSTREAM=${N_DOWNSTREAM:-1000}  # for 10000, render 10,000 segmenter pairs first (N_ANCHOR=10000 ... data)
+DOWNSTREAM_STEPS=${DOWNSTREAM_STEPS:-3000}  # where the real-trained net has converged (1,000 steps stop it at 0.62)
+# The downstream arms beside the synthetic net: the real one is the same for every candidate
+# (REAL= skips it); the teacher (G's photos labelled by the judge: TEACHER=domains/segmenter.safetensors)
+# is what a new generator's photos are worth to any labeller.
+REAL=${REAL-$DATA/segmenter}
+TEACHER=${TEACHER-}
 mkdir -p "$OUT"
 
 # 1. generator fidelity: G(z) against render_rgb(z)
-$PY scripts/eval_generator_fidelity.py --generator "$GENERATOR" --n 1000 --judge domains/segmenter.safetensors --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
+$PY scripts/eval_generator_fidelity.py --generator "$GENERATOR" --split "$SPLIT" --n 1000 --judge domains/segmenter.safetensors --grid "$OUT/generator_grid.png" | tee "$OUT/generator.json"
 
 # 2. translation between every pair of built-in domains (seg -> rgb also: faithfulness by the reference segmenter)
 $PY scripts/bench_eval_translation.py --generator "$GENERATOR" --anchors "$ANCHORS" \
-  --pairs "$DATA/test" --segmenter domains/segmenter.safetensors --n "$N_PAIRS" --out "$OUT/translation" \
+  --pairs "$DATA/$SPLIT" --segmenter domains/segmenter.safetensors --n "$N_PAIRS" --out "$OUT/translation" \
   | tee "$OUT/translation.txt"
 
 # reconstruction through the anchor: seg -> G -> seg (the fit objective, on unseen masks)
-$SG eval translate --from seg --to seg --pairs "$DATA/test" --generator "$GENERATOR" \
+$SG eval translate --from seg --to seg --pairs "$DATA/$SPLIT" --generator "$GENERATOR" \
   --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/seg_reconstruction.txt"
 
 # inversion through the rgb anchor: rgb -> G -> rgb (is a held-out photo recognisable?)
-$SG eval translate --from rgb --to rgb --pairs "$DATA/test" --generator "$GENERATOR" \
+$SG eval translate --from rgb --to rgb --pairs "$DATA/$SPLIT" --generator "$GENERATOR" \
   --anchors "$ANCHORS" --n "$N_PAIRS" --out "$OUT/translation" > "$OUT/rgb_inversion.txt"
 
 # 3. exact synthetic label accuracy of `synthgen sample` output
@@ -41,5 +51,5 @@ $PY scripts/judge_anchor_labels.py --anchor "$ANCHORS/seg.safetensors" --generat
 $SG preview "$OUT/sampled" --n 16 --out "$OUT/sampled_preview.png"
 
 # 4. downstream: the same segmenter trained on N synthetic vs N rendered ("real") pairs
-$SG eval downstream --synthetic "$OUT/sampled" --real "$DATA/segmenter" --test "$DATA/test" \
-  --n "$N_DOWNSTREAM" --steps 1000 --out "$OUT/downstream.json"
+$SG eval downstream --synthetic "$OUT/sampled" ${REAL:+--real "$REAL"} ${TEACHER:+--teacher "$TEACHER"} --test "$DATA/$SPLIT" \
+  --n "$N_DOWNSTREAM" --steps "$DOWNSTREAM_STEPS" --out "$OUT/downstream.json"

@@ -34,6 +34,8 @@ from tqdm import tqdm
 
 from synthgen.builtin.train_generator import (discriminator_like, discriminator_loss, edge_l1, image_pyramid_l1,
                                               render_rgb, update_moving_average)
+from synthgen.cli_options import device_option
+from synthgen.devices import DeviceError, resolve_device
 from synthgen.generators import load_generator
 from synthgen.generators.native import save_generator
 from synthgen.generators.stylegan2 import FrozenStyleGAN2
@@ -58,8 +60,9 @@ class Settings(NamedTuple):
 
 
 class AutoDecoderRun:
-    def __init__(self, s: Settings, run_dir: str):
+    def __init__(self, s: Settings, run_dir: str, device: str = "cpu"):
         self.s = s
+        self.device = resolve_device(device)
         self.folder = RunFolder(run_dir)
         self.folder.check_resume(s._asdict(), [k for k in s._fields if k != "steps"])
         frozen = load_generator(s.generator)
@@ -68,16 +71,17 @@ class AutoDecoderRun:
         self.folder.path.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to work
         self.folder.write_config(s._asdict())
         torch.manual_seed(s.seed)
-        self.G = frozen.generator
+        self.G = frozen.generator.to(self.device)
         self.G.requires_grad_(False)
         self.G.synthesis.requires_grad_(True)
-        self.z = frozen.sample_z(list(range(s.faces)), SPLITS["generator"].seed)
-        self.targets = torch.cat([render_rgb(self.z[i: i + 64], self.G.cfg.size) for i in range(0, s.faces, 64)])
+        self.z = frozen.sample_z(list(range(s.faces)), SPLITS["generator"].seed)  # on the host: the renderer's input
+        self.targets = torch.cat([render_rgb(self.z[i: i + 64], self.G.cfg.size)
+                                  for i in range(0, s.faces, 64)]).to(self.device)
         with torch.no_grad():
-            start = self.G.mapping(self.z)
-        self.codes = torch.nn.Embedding(s.faces, start.shape[1], sparse=True)
+            start = self.G.mapping(self.z.to(self.device))
+        self.codes = torch.nn.Embedding(s.faces, start.shape[1], sparse=True, device=self.device)
         self.codes.weight.data.copy_(start)
-        self.D = discriminator_like(self.G.cfg)
+        self.D = discriminator_like(self.G.cfg).to(self.device)
         self.opt_code = torch.optim.SparseAdam(self.codes.parameters(), lr=s.code_lr)
         self.opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=s.lr, betas=(0.0, 0.99))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=s.lr, betas=(0.0, 0.99))
@@ -85,12 +89,14 @@ class AutoDecoderRun:
         self.order = torch.Generator().manual_seed(s.seed + 1)  # which faces each batch draws
         self.step = 0
         self._judged_masks = None
-        state = self.folder.read_checkpoint()
+        state = self.folder.read_checkpoint(map_location=self.device)
         if state is not None:
             for name, module in self._stateful().items():
                 module.load_state_dict(state[name])
-            self.order.set_state(state["order"])
-            torch.set_rng_state(state["rng"])  # the synthesis's noise
+            self.order.set_state(state["order"].cpu())
+            torch.set_rng_state(state["rng"].cpu())  # the synthesis's noise
+            if self.device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
             self.step = int(state["step"])
         # Steps logged after the checkpoint are redone; a run killed before its first checkpoint starts afresh.
         self.folder.truncate_stats(self.step if state is not None else -1)
@@ -101,8 +107,9 @@ class AutoDecoderRun:
 
     def save_checkpoint(self) -> None:
         state = {name: module.state_dict() for name, module in self._stateful().items()}
+        rng = {"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}
         self.folder.write_checkpoint({**state, "order": self.order.get_state(), "rng": torch.get_rng_state(),
-                                      "step": self.step})
+                                      **rng, "step": self.step})
 
     def _photos(self, codes: torch.Tensor, synthesis=None) -> torch.Tensor:
         ws = codes[:, None].expand(-1, self.G.num_ws, -1)
@@ -112,7 +119,7 @@ class AutoDecoderRun:
 
     def train_step(self) -> dict[str, float]:
         s = self.s
-        idx = torch.randint(0, s.faces, (s.batch_size,), generator=self.order)
+        idx = torch.randint(0, s.faces, (s.batch_size,), generator=self.order).to(self.device)
         real = self.targets[idx]
         self.D.requires_grad_(True)
         with torch.no_grad():
@@ -138,7 +145,7 @@ class AutoDecoderRun:
     def exported(self) -> FrozenStyleGAN2:
         G = copy.deepcopy(self.G)
         G.synthesis = copy.deepcopy(self.ema)
-        return FrozenStyleGAN2(G.eval().requires_grad_(False))
+        return FrozenStyleGAN2(G.cpu().eval().requires_grad_(False))
 
     def corrected_mapping(self, ridge: float, steps: int, batch: int = 512) -> FrozenStyleGAN2:
         """The exported generator with a mapping that asks for the faces' latents.
@@ -148,10 +155,10 @@ class AutoDecoderRun:
         on fresh standard-normal z to return old mapping + that offset, so the file stays a
         plain StyleGAN2. Returns the generator; the run's own weights are untouched.
         """
-        G = self.exported().generator
+        G = self.exported().generator  # on the host: a small MLP on batches of z
         old = copy.deepcopy(G.style).eval().requires_grad_(False)
         with torch.no_grad():
-            offsets = (self.codes.weight - old(self.z)).double()
+            offsets = (self.codes.weight.cpu() - old(self.z)).double()
         x = torch.cat([self.z, torch.ones(len(self.z), 1)], 1).double()
         a = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64), x.T @ offsets).float()
         G.style.train().requires_grad_(True)
@@ -179,6 +186,7 @@ class AutoDecoderRun:
         n = min(JUDGED_FACES, self.s.faces)
         if self._judged_masks is None:  # rendered once: every evaluation reads the same faces
             self._judged_masks = render_batch(self.z[:n].numpy(), self.G.cfg.size, domains=("seg",))["seg"]
+        judge.to(self.device)  # predict runs where the judge is
         photos = to_uint8_images(self._photos(self.codes.weight[:n], self.ema).clamp(-1, 1))
         confusion = ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES)
         confusion.update(predict(judge, photos), self._judged_masks)
@@ -204,6 +212,7 @@ class AutoDecoderRun:
 @click.option("--seed", type=int, default=0, show_default=True, help="Discriminator initialisation and the order of faces.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Reference segmenter: log its reading of the training faces at their latents.")
+@device_option(help="Where to train: auto (CUDA when visible), cpu, cuda. A run folder resumes on any device.")
 @click.option("--eval-every", type=click.IntRange(1), default=400, show_default=True, help="Steps between judgements and exports.")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True, help="Steps between checkpoints.")
 @click.option("--mapping-out", type=click.Path(dir_okay=False), default=None,
@@ -212,10 +221,10 @@ class AutoDecoderRun:
               help="Ridge of the linear regression of the faces' latent offsets on z.")
 @click.option("--mapping-steps", type=click.IntRange(1), default=3000, show_default=True,
               help="Adam steps (512 fresh z each) that fold the offsets into the mapping MLP.")
-def main(run_dir, judge, eval_every, checkpoint_every, mapping_out, mapping_ridge, mapping_steps, **settings) -> None:
+def main(run_dir, judge, device, eval_every, checkpoint_every, mapping_out, mapping_ridge, mapping_steps, **settings) -> None:
     try:
-        run = AutoDecoderRun(Settings(**settings), run_dir)
-    except ResumeError as exc:
+        run = AutoDecoderRun(Settings(**settings), run_dir, device)
+    except (ResumeError, DeviceError) as exc:
         raise click.ClickException(str(exc)) from None
     model = None
     if judge:

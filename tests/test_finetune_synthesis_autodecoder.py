@@ -81,3 +81,10 @@ def test_a_generator_that_does_not_imitate_toyfaces_is_one_line_and_leaves_no_ru
     result = CliRunner().invoke(script.main, ["--run-dir", str(tmp_path / "run"), "--generator", str(other), "--steps", "1"])
     assert result.exit_code == 1 and "imitating ToyFaces" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_asking_for_cuda_without_one_is_one_line_and_leaves_no_run_folder(script, tmp_path):
+    result = _run(script, tmp_path / "run", 1, "--device", "cuda")
+    assert result.exit_code == 1 and "no CUDA device" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
