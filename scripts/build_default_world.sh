@@ -13,12 +13,20 @@
 # `autodecoder` (not in the default list either) makes such a generator from the shipped one: the
 # synthesis fine-tuned as an auto-decoder, the mapping refit to ask for its faces' latents
 # (docs/builtin.md, "Changing the synthesis"); `autodecoder retarget` chains the two.
+# GENERATOR and ANCHORS_OUT point the anchors, snap and refine stages at another generator and
+# another folder: a world fit from nothing on a candidate generator, measured before it replaces
+# domains/ (RUNS=runs/autodecoder-world GENERATOR=runs/generator-autodecoder.safetensors
+# ANCHORS_OUT=runs/autodecoder-world/anchors bash scripts/build_default_world.sh anchors snap, a
+# fresh RUNS since fit refuses a run folder of another generator; then eval_builtin.sh with
+# GENERATOR and ANCHORS set to them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SG=${SYNTHGEN:-.venv/bin/synthgen}
 PY=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-out/data}
 RUNS=${RUNS:-runs}
+GENERATOR=${GENERATOR:-domains/generator.safetensors}  # the generator the anchors, snap and refine stages fit to
+ANCHORS_OUT=${ANCHORS_OUT:-domains}  # where those stages write the anchors they ship
 FIT_STEPS=${FIT_STEPS:-3000}
 FIT_BATCH=${FIT_BATCH:-16}
 FIT_LR=${FIT_LR:-5e-4}
@@ -156,7 +164,7 @@ finest_flag() {  # REFINE_FINEST's 0/1 -> fit's flag
 first_fit_of() {  # where the anchors stage writes a domain: a refined or snapped domain's first fit stays in $RUNS
   case " $REFINE_DOMAINS " in *" $1 "*) echo "$RUNS/$1-first.safetensors"; return;; esac
   is_snap_domain $1 && { echo "$RUNS/$1-recipe.safetensors"; return; }
-  echo "domains/$1.safetensors"
+  echo "$ANCHORS_OUT/$1.safetensors"
 }
 
 first_fit_calibration() {  # a refined domain's first fit is continued as trained: no calibration yet
@@ -184,8 +192,9 @@ for stage in $stages; do
       --lr 5e-4 --lr-final 5e-5 --adv-start 0 --lambda-adv 0.1 --lambda-edge 3 --out domains/generator.safetensors
     ;;
   anchors)  # independent of each other: run side by side
+    mkdir -p "$ANCHORS_OUT"
     for d in rgb seg sketch landmark; do
-      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" \
         --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" $(first_fit_args $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
     done
     wait
@@ -193,9 +202,9 @@ for stage in $stages; do
   snap)  # continue each snapped recipe run with its files' parts snapped onto G's photo (fit's recipe terms)
     for d in $SNAP_DOMAINS; do
       is_snap_domain $d || continue
-      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors \
+      $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" \
         --init-from "$(first_fit_of $d)" $SNAP_ANCHORING --seed "$RECIPE_SEED" --steps "$SNAP_STEPS" \
-        --out domains/$d.safetensors --run-dir "$RUNS/snap-$d" --store-dtype float16 --no-progress > "$RUNS/snap-$d.log" 2>&1 &
+        --out "$ANCHORS_OUT/$d.safetensors" --run-dir "$RUNS/snap-$d" --store-dtype float16 --no-progress > "$RUNS/snap-$d.log" 2>&1 &
     done
     wait
     ;;
@@ -206,8 +215,8 @@ for stage in $stages; do
         noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); starts=($REFINE_ALIGN_START); finests=($REFINE_FINEST)
         for steps in "$@"; do
           k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; finish="--calibration-latents 0"
-          [ "$k" = "$#" ] && out=domains/$d.safetensors && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
-          $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator domains/generator.safetensors --out "$out" \
+          [ "$k" = "$#" ] && out=$ANCHORS_OUT/$d.safetensors && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
+          $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
             $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
             --align-start "${starts[$((k - 1))]:-0}" $(finest_flag "${finests[$((k - 1))]:-0}") \

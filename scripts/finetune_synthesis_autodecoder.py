@@ -176,7 +176,8 @@ class AutoDecoderRun:
 
     @torch.no_grad()
     def judge_training_faces(self, judge) -> dict[str, float]:
-        """The judge's mIoU of the moving average's photos of the first training faces at their latents."""
+        """The judge's mIoU of the moving average's photos of the first training faces at their latents
+        (the judge on the run's device: `predict` runs where the judge is)."""
         from synthgen.celebamask import CLASS_NAMES
         from synthgen.evaluation.segmenter import predict
         from synthgen.metrics import ConfusionMatrix
@@ -186,7 +187,6 @@ class AutoDecoderRun:
         n = min(JUDGED_FACES, self.s.faces)
         if self._judged_masks is None:  # rendered once: every evaluation reads the same faces
             self._judged_masks = render_batch(self.z[:n].numpy(), self.G.cfg.size, domains=("seg",))["seg"]
-        judge.to(self.device)  # predict runs where the judge is
         photos = to_uint8_images(self._photos(self.codes.weight[:n], self.ema).clamp(-1, 1))
         confusion = ConfusionMatrix(len(CLASS_NAMES), CLASS_NAMES)
         confusion.update(predict(judge, photos), self._judged_masks)
@@ -230,7 +230,7 @@ def main(run_dir, judge, device, eval_every, checkpoint_every, mapping_out, mapp
     if judge:
         from synthgen.evaluation.segmenter import load_segmenter
 
-        model = load_segmenter(judge)
+        model = load_segmenter(judge, device=run.device)
     log = run.folder.open_stats()
     if run.step == 0 and model is not None:
         log.write(json.dumps({"step": 0, **run.judge_training_faces(model)}) + "\n")
