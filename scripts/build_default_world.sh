@@ -161,10 +161,14 @@ finest_flag() {  # REFINE_FINEST's 0/1 -> fit's flag
   [ "$1" = 1 ] && echo --finest-head || true
 }
 
+shipped_of() {  # where a domain's final anchor lands (fit creates the folder)
+  echo "$ANCHORS_OUT/$1.safetensors"
+}
+
 first_fit_of() {  # where the anchors stage writes a domain: a refined or snapped domain's first fit stays in $RUNS
   case " $REFINE_DOMAINS " in *" $1 "*) echo "$RUNS/$1-first.safetensors"; return;; esac
   is_snap_domain $1 && { echo "$RUNS/$1-recipe.safetensors"; return; }
-  echo "$ANCHORS_OUT/$1.safetensors"
+  shipped_of $1
 }
 
 first_fit_calibration() {  # a refined domain's first fit is continued as trained: no calibration yet
@@ -192,7 +196,6 @@ for stage in $stages; do
       --lr 5e-4 --lr-final 5e-5 --adv-start 0 --lambda-adv 0.1 --lambda-edge 3 --out domains/generator.safetensors
     ;;
   anchors)  # independent of each other: run side by side
-    mkdir -p "$ANCHORS_OUT"
     for d in rgb seg sketch landmark; do
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" \
         --out "$(first_fit_of $d)" --run-dir "$RUNS/fit-$d" $(first_fit_args $d) --store-dtype float16 --no-progress > "$RUNS/fit-$d.log" 2>&1 &
@@ -204,7 +207,7 @@ for stage in $stages; do
       is_snap_domain $d || continue
       $SG fit --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" \
         --init-from "$(first_fit_of $d)" $SNAP_ANCHORING --seed "$RECIPE_SEED" --steps "$SNAP_STEPS" \
-        --out "$ANCHORS_OUT/$d.safetensors" --run-dir "$RUNS/snap-$d" --store-dtype float16 --no-progress > "$RUNS/snap-$d.log" 2>&1 &
+        --out "$(shipped_of $d)" --run-dir "$RUNS/snap-$d" --store-dtype float16 --no-progress > "$RUNS/snap-$d.log" 2>&1 &
     done
     wait
     ;;
@@ -215,7 +218,7 @@ for stage in $stages; do
         noises=($REFINE_NOISE); aligns=($REFINE_ALIGN); starts=($REFINE_ALIGN_START); finests=($REFINE_FINEST)
         for steps in "$@"; do
           k=$((k + 1)); out="$RUNS/$d-refine$k.safetensors"; finish="--calibration-latents 0"
-          [ "$k" = "$#" ] && out=$ANCHORS_OUT/$d.safetensors && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
+          [ "$k" = "$#" ] && out=$(shipped_of $d) && finish="--store-dtype float16 $(photo_flag $d)"  # calibrated, shipped
           $SG fit --recipe paper --domain $d --data "$DATA/anchor_$d/$d" --generator "$GENERATOR" --out "$out" \
             --run-dir "$RUNS/refine$k-$d" --steps "$steps" --batch-size "$FIT_BATCH" --lr "$FIT_LR" $(anchoring_of $d) \
             $REFINE_ANCHORING --feature-noise "${noises[$((k - 1))]:-0}" --align-radius "${aligns[$((k - 1))]:-0}" \
