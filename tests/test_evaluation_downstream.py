@@ -93,3 +93,37 @@ def test_teacher_arm_relabels_the_synthetic_photos(folders, tmp_path):
                                    SegmenterConfig(num_classes=5, train_size=24), progress=False)
         run_downstream(synthetic=folders["bad"], teacher=save_segmenter(other, tmp_path / "five.safetensors"),
                        **kwargs)
+
+
+def test_arms_train_only_the_nets_asked_for(folders, tmp_path):
+    """`--arms teacher` trains the teacher's net alone, the same run as beside the others; an arm
+    without its source is one line naming the option to pass."""
+    from synthgen.evaluation.pairs import read_pairs
+    from synthgen.evaluation.segmenter import SegmenterConfig, save_segmenter
+    from synthgen.evaluation.train_segmenter import TrainConfig, train_segmenter
+
+    torch.set_num_threads(1)
+    judge, _ = train_segmenter(read_pairs(folders["real"]), TrainConfig(steps=2, batch_size=8),
+                               SegmenterConfig(num_classes=19, train_size=24), progress=False)
+    path = save_segmenter(judge, tmp_path / "judge.safetensors")
+    kwargs = dict(synthetic=folders["bad"], test=folders["test"], n=8, steps=3, batch_size=4, seed=0, size=16,
+                  teacher=path, progress=False)
+    every = run_downstream(real=folders["real"], **kwargs)
+    alone = run_downstream(real=None, arms=("teacher",), **kwargs)
+    assert "synthetic" not in alone and "real" not in alone and "ratio_to_teacher" not in alone
+    assert alone["miou_teacher"] == every["miou_teacher"]
+    assert "teacher" in format_downstream(alone).splitlines()[1]
+    two = run_downstream(real=folders["real"], arms=("real", "synthetic"), **kwargs)
+    assert "teacher" not in two and "ratio_to_teacher" not in two
+    assert (two["miou_synthetic"], two["miou_real"]) == (every["miou_synthetic"], every["miou_real"])
+
+    args = ["eval", "downstream", "--synthetic", str(folders["bad"]), "--test", str(folders["test"]),
+            "--n", "8", "--steps", "3", "--batch-size", "4", "--size", "16"]
+    no_teacher = CliRunner().invoke(main, args + ["--arms", "teacher"])
+    assert no_teacher.exit_code == 1 and "--teacher" in no_teacher.output
+    assert len(no_teacher.output.strip().splitlines()) == 1
+    unknown = CliRunner().invoke(main, args + ["--arms", "judge"])
+    assert unknown.exit_code == 2 and "unknown judge" in unknown.output
+    run = CliRunner().invoke(main, args + ["--teacher", str(path), "--arms", "teacher", "--out", str(tmp_path / "t.json")])
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "t.json").read_text())["miou_teacher"] == alone["miou_teacher"]

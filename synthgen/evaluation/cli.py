@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthgen.cli_options import InputPath, device_option
+from synthgen.cli_options import InputPath, NameList, device_option
 from synthgen.errors import UserError
 from synthgen.evaluation.errors import LabelAccuracyError
 
@@ -87,9 +87,13 @@ def train_segmenter_command(data, out, steps, batch_size, seed, n, size, num_cla
 @click.option("--teacher", type=click.Path(path_type=Path), default=None,
               help="Reference segmenter: also train the net on the synthetic photos labelled by it (the ceiling of "
                    "any labeller for this generator) and report synthetic / teacher; default: no teacher arm.")
+# downstream.ARMS, spelled out so that `--help` does not import torch
+@click.option("--arms", type=NameList(("synthetic", "teacher", "real"), example="teacher"), default=None,
+              help="Which nets to train, comma-separated among synthetic, teacher, real (e.g. `teacher` to compare "
+                   "generators by their photos alone); default: every arm whose source is given.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result as JSON here.")
-def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, num_classes, lr, teacher, out):
+def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, num_classes, lr, teacher, arms, out):
     """Train the same net on N synthetic (and N real) pairs; compare mIoU on real test pairs."""
     from synthgen.evaluation.downstream import format_downstream, run_downstream
     from synthgen.evaluation.report import write_json
@@ -97,7 +101,7 @@ def downstream_command(synthetic, real, test, n, steps, batch_size, seed, size, 
     with user_errors():
         result = run_downstream(synthetic=synthetic, real=real, test=test, n=n, steps=steps,
                                 batch_size=batch_size, seed=seed, size=size, num_classes=num_classes, lr=lr,
-                                teacher=teacher)
+                                teacher=teacher, arms=arms)
     click.echo(format_downstream(result))
     if out:
         write_json(result, out)

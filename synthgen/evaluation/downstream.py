@@ -15,12 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from synthgen.celebamask import CLASS_NAMES
+from synthgen.evaluation.errors import EvaluationError
 from synthgen.evaluation.pairs import Pairs, read_pairs
 from synthgen.evaluation.report import format_table
 from synthgen.evaluation.segmenter import SegmenterConfig, predict
 from synthgen.evaluation.train_segmenter import TrainConfig, evaluate_segmenter, train_segmenter
 
 
+# Every net the test can train, in the order they are trained and printed.
+ARMS = ("synthetic", "teacher", "real")
 # (result key, numerator arm, denominator arm) of every ratio, in the order they are printed.
 RATIOS = (("ratio", "synthetic", "real"), ("ratio_to_teacher", "synthetic", "teacher"),
           ("ratio_teacher_to_real", "teacher", "real"))
@@ -39,6 +42,7 @@ def run_downstream(
     num_classes: int = 19,
     lr: float = 2e-3,
     teacher: str | Path | None = None,
+    arms: tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> dict:
     """Train on N synthetic and on N real pairs, score both on `test`; returns the result dict.
@@ -49,10 +53,15 @@ def run_downstream(
     teacher: a segmenter file; adds the net trained on the synthetic photos with the
     teacher's masks ("teacher") and the ratio synthetic / teacher.
 
+    arms: which of those nets to train (default: every one whose source is given), e.g.
+    ("teacher",) to compare generators by what their photos teach, without the anchor's net.
+    Each net is the same run whichever others are trained with it.
+
     Every set is resized to `size` (default: the test photos' size), masks with nearest.
     """
     test_pairs = read_pairs(test, size=size)
     size = size or test_pairs.images.shape[1]
+    arms = _arms_to_train(arms, real=real, teacher=teacher)
     sources = {"synthetic": synthetic, **({"real": real} if real is not None else {})}
     model_config = SegmenterConfig(
         num_classes=num_classes,
@@ -65,11 +74,14 @@ def run_downstream(
         "test_pairs": len(test_pairs), **{f"{k}_source": str(v) for k, v in sources.items()},
     }
     judge = _load_teacher(teacher, num_classes) if teacher is not None else None
-    train_sets = {name: read_pairs(source, n=n, size=size) for name, source in sources.items()}
+    # the synthetic pairs are read even without their net: the teacher labels their photos
+    read = {name: read_pairs(source, n=n, size=size) for name, source in sources.items()
+            if name in arms or name == "synthetic"}
     if judge is not None:
-        photos = train_sets["synthetic"]
-        train_sets["teacher"] = Pairs(images=photos.images, masks=predict(judge, photos.images), keys=photos.keys)
+        photos = read["synthetic"]
+        read["teacher"] = Pairs(images=photos.images, masks=predict(judge, photos.images), keys=photos.keys)
         result["teacher_source"] = str(teacher)
+    train_sets = {name: read[name] for name in ARMS if name in arms}
     for name, pairs in train_sets.items():
         model, facts = train_segmenter(pairs, config, model_config, progress=progress, desc=f"train on {name}")
         result[name] = {**evaluate_segmenter(model, test_pairs).report(), "train_seconds": facts["seconds"]}
@@ -79,6 +91,21 @@ def run_downstream(
         if num in train_sets and den in train_sets:
             result[key] = _ratio(result[f"miou_{num}"], result[f"miou_{den}"])
     return result
+
+
+def _arms_to_train(arms: tuple[str, ...] | None, *, real, teacher) -> tuple[str, ...]:
+    """The nets to train: `arms`, checked against the sources given; None: every arm that has one."""
+    given = {"synthetic": True, "teacher": teacher is not None, "real": real is not None}
+    if arms is None:
+        return tuple(a for a in ARMS if given[a])
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise EvaluationError(f"unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {','.join(ARMS)}")
+    missing = [a for a in arms if not given[a]]
+    if missing:
+        raise EvaluationError(f"the {' and '.join(missing)} arm needs its source: pass "
+                              + " and ".join(f"--{a}" for a in missing) + " or leave it out of --arms")
+    return tuple(arms)
 
 
 def _ratio(miou: float, reference: float) -> float:
@@ -100,8 +127,8 @@ def _load_teacher(path: str | Path, num_classes: int):
 def format_downstream(result: dict) -> str:
     """Per-class IoU of every net (synthetic, teacher when trained, real), then mIoU, pixel
     accuracy and the ratios."""
-    arms = [a for a in ("synthetic", "teacher", "real") if a in result]
-    rows = [[name] + [result[a]["iou"][name] for a in arms] for name in result["synthetic"]["iou"]
+    arms = [a for a in ARMS if a in result]
+    rows = [[name] + [result[a]["iou"][name] for a in arms] for name in result[arms[0]]["iou"]
             if any(result[a]["iou"][name] is not None for a in arms)]
     rows += [["mIoU"] + [result[a]["miou"] for a in arms],
              ["pixel accuracy"] + [result[a]["pixel_accuracy"] for a in arms]]
