@@ -109,12 +109,13 @@ def test_arms_train_only_the_nets_asked_for(folders, tmp_path):
     kwargs = dict(synthetic=folders["bad"], test=folders["test"], n=8, steps=3, batch_size=4, seed=0, size=16,
                   teacher=path, progress=False)
     every = run_downstream(real=folders["real"], **kwargs)
-    alone = run_downstream(real=None, arms=("teacher",), **kwargs)
+    alone = run_downstream(real=folders["real"], arms=("teacher",), **kwargs)
     assert "synthetic" not in alone and "real" not in alone and "ratio_to_teacher" not in alone
     assert alone["miou_teacher"] == every["miou_teacher"]
     assert "teacher" in format_downstream(alone).splitlines()[1]
     two = run_downstream(real=folders["real"], arms=("real", "synthetic"), **kwargs)
     assert "teacher" not in two and "ratio_to_teacher" not in two
+    assert "teacher_source" not in two and "real_source" not in alone  # the result names what was trained
     assert (two["miou_synthetic"], two["miou_real"]) == (every["miou_synthetic"], every["miou_real"])
 
     args = ["eval", "downstream", "--synthetic", str(folders["bad"]), "--test", str(folders["test"]),

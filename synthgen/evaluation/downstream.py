@@ -62,7 +62,8 @@ def run_downstream(
     test_pairs = read_pairs(test, size=size)
     size = size or test_pairs.images.shape[1]
     arms = _arms_to_train(arms, real=real, teacher=teacher)
-    sources = {"synthetic": synthetic, **({"real": real} if real is not None else {})}
+    # the synthetic pairs are read even without their net: the teacher labels their photos
+    sources = {"synthetic": synthetic, **({"real": real} if "real" in arms else {})}
     model_config = SegmenterConfig(
         num_classes=num_classes,
         class_names=list(CLASS_NAMES) if num_classes == len(CLASS_NAMES) else [],
@@ -73,10 +74,8 @@ def run_downstream(
         "n": n, "steps": steps, "batch_size": batch_size, "seed": seed, "size": size,
         "test_pairs": len(test_pairs), **{f"{k}_source": str(v) for k, v in sources.items()},
     }
-    judge = _load_teacher(teacher, num_classes) if teacher is not None else None
-    # the synthetic pairs are read even without their net: the teacher labels their photos
-    read = {name: read_pairs(source, n=n, size=size) for name, source in sources.items()
-            if name in arms or name == "synthetic"}
+    judge = _load_teacher(teacher, num_classes) if "teacher" in arms else None
+    read = {name: read_pairs(source, n=n, size=size) for name, source in sources.items()}
     if judge is not None:
         photos = read["synthetic"]
         read["teacher"] = Pairs(images=photos.images, masks=predict(judge, photos.images), keys=photos.keys)
