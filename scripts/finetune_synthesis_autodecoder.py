@@ -215,13 +215,18 @@ class AutoDecoderRun:
 @device_option(help="Where to train: auto (CUDA when visible), cpu, cuda. A run folder resumes on any device.")
 @click.option("--eval-every", type=click.IntRange(1), default=400, show_default=True, help="Steps between judgements and exports.")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True, help="Steps between checkpoints.")
+@click.option("--max-minutes", type=click.FloatRange(0), default=0, show_default=True,
+              help="Stop this invocation after this many minutes of training, at the step reached: checkpoint, export "
+                   "and --mapping-out as at the end (a device lease's deadline); rerun to continue. 0 = no limit.")
 @click.option("--mapping-out", type=click.Path(dir_okay=False), default=None,
-              help="When the run has reached --steps: also write the generator with a mapping refit to ask for the faces' latents here.")
+              help="When the run has reached --steps (or --max-minutes): also write the generator with a mapping refit "
+                   "to ask for the faces' latents here.")
 @click.option("--mapping-ridge", type=float, default=10.0, show_default=True,
               help="Ridge of the linear regression of the faces' latent offsets on z.")
 @click.option("--mapping-steps", type=click.IntRange(1), default=3000, show_default=True,
               help="Adam steps (512 fresh z each) that fold the offsets into the mapping MLP.")
-def main(run_dir, judge, device, eval_every, checkpoint_every, mapping_out, mapping_ridge, mapping_steps, **settings) -> None:
+def main(run_dir, judge, device, eval_every, checkpoint_every, max_minutes, mapping_out, mapping_ridge, mapping_steps,
+         **settings) -> None:
     try:
         run = AutoDecoderRun(Settings(**settings), run_dir, device)
     except (ResumeError, DeviceError) as exc:
@@ -236,20 +241,27 @@ def main(run_dir, judge, device, eval_every, checkpoint_every, mapping_out, mapp
         log.write(json.dumps({"step": 0, **run.judge_training_faces(model)}) + "\n")
     bar = tqdm(total=run.s.steps, initial=run.step, desc="auto-decoder", disable=None)
     t0 = time.time()
+    stopped_early = False
     while run.step < run.s.steps:
         stats = run.train_step()
         record = {"step": run.step, "seconds": round(time.time() - t0, 2), **stats}
         bar.update(1)
-        if run.step % eval_every == 0 or run.step == run.s.steps:
+        stopped_early = bool(max_minutes) and run.step < run.s.steps and time.time() - t0 >= max_minutes * 60
+        last = run.step == run.s.steps or stopped_early
+        if run.step % eval_every == 0 or last:
             if model is not None:
                 record.update(run.judge_training_faces(model))
             save_generator(run.exported(), run.folder.path / f"G_{run.step}.safetensors")
         log.write(json.dumps(record) + "\n")
-        if run.step % checkpoint_every == 0 or run.step == run.s.steps:
+        if run.step % checkpoint_every == 0 or last:
             run.save_checkpoint()
+        if stopped_early:
+            break
     bar.close()
     log.close()
     done = {"step": run.step, "export": str(run.folder.path / f"G_{run.step}.safetensors")}
+    if stopped_early:
+        done["stopped"] = f"--max-minutes {max_minutes:g} reached at step {run.step} of {run.s.steps}: rerun to continue"
     if mapping_out:
         done["mapping_out"] = str(save_generator(run.corrected_mapping(mapping_ridge, mapping_steps), mapping_out))
     click.echo(json.dumps(done))

@@ -73,6 +73,18 @@ def test_mapping_out_refits_the_mapping_toward_the_faces_latents(script, tmp_pat
         assert torch.equal(mapped.synthesize(ws).rgb, tuned.synthesize(ws).rgb)  # the synthesis is the run's
 
 
+def test_max_minutes_stops_at_the_step_reached_with_its_exports_and_a_rerun_continues(script, tmp_path):
+    out = tmp_path / "mapped.safetensors"
+    result = _run(script, tmp_path / "run", 3, "--max-minutes", "1e-9", "--mapping-out", str(out), "--mapping-steps", "5")
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.output.strip().splitlines()[-1])
+    assert done["step"] == 1 and "rerun to continue" in done["stopped"] and out.exists()
+    assert (tmp_path / "run" / "G_1.safetensors").exists()  # exported at the step reached, not only every --eval-every
+    assert _run(script, tmp_path / "run", 3).exit_code == 0  # the same command without the limit: on from step 1
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
 def test_a_generator_that_does_not_imitate_toyfaces_is_one_line_and_leaves_no_run_folder(script, tmp_path):
     from synthgen.generators.native import save_generator
     from synthgen.generators.presets import build_generator
