@@ -117,6 +117,8 @@ def test_arms_train_only_the_nets_asked_for(folders, tmp_path):
     assert "teacher" not in two and "ratio_to_teacher" not in two
     assert "teacher_source" not in two and "real_source" not in alone  # the result names what was trained
     assert (two["miou_synthetic"], two["miou_real"]) == (every["miou_synthetic"], every["miou_real"])
+    real_only = run_downstream(real=folders["real"], arms=("real",), **{**kwargs, "synthetic": tmp_path / "absent"})
+    assert real_only["miou_real"] == every["miou_real"] and "synthetic_source" not in real_only  # never read
 
     args = ["eval", "downstream", "--synthetic", str(folders["bad"]), "--test", str(folders["test"]),
             "--n", "8", "--steps", "3", "--batch-size", "4", "--size", "16"]

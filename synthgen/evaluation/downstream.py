@@ -62,8 +62,9 @@ def run_downstream(
     test_pairs = read_pairs(test, size=size)
     size = size or test_pairs.images.shape[1]
     arms = _arms_to_train(arms, real=real, teacher=teacher)
-    # the synthetic pairs are read even without their net: the teacher labels their photos
-    sources = {"synthetic": synthetic, **({"real": real} if "real" in arms else {})}
+    # the synthetic pairs are read for their own net and for the teacher's, which labels their photos
+    sources = {**({"synthetic": synthetic} if {"synthetic", "teacher"} & set(arms) else {}),
+               **({"real": real} if "real" in arms else {})}
     model_config = SegmenterConfig(
         num_classes=num_classes,
         class_names=list(CLASS_NAMES) if num_classes == len(CLASS_NAMES) else [],
