@@ -10,7 +10,9 @@ StyleGAN2 discriminator's non-saturating loss (the sharpening phase's terms). Wi
 discriminator the image loss erases the small parts, even of faces it memorises. The mapping
 is left as it is; the exported generator is the synthesis's moving average with that mapping.
 With `--mapping-out`, a second file gets a mapping refit to ask for the faces' latents (a linear
-regression of their offsets on z, folded into the mapping MLP).
+regression of their offsets on z, folded into the mapping MLP). `--code-shrink` keeps pulling the
+faces' latents toward that linear prediction while training (measured: G(z) as judged unchanged,
+sharper; docs/builtin.md).
 
 Every `--eval-every` steps it logs the reference segmenter's reading of the training faces at
 their own latents against render_seg (with `--judge`) and exports `G_<step>.safetensors`, to be
@@ -57,6 +59,27 @@ class Settings(NamedTuple):
     r1_gamma: float
     ema_decay: float
     seed: int
+    code_shrink: float = 0.0
+    shrink_every: int = 50
+    shrink_ridge: float = 10.0
+
+
+def ridge_fit(z: torch.Tensor, offsets: torch.Tensor, ridge: float) -> torch.Tensor:
+    """The (z_dim + 1, w_dim) matrix a of the ridge regression offsets ~ [z, 1] @ a (float64 solve)."""
+    x = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1).double()
+    eye = torch.eye(x.shape[1], dtype=torch.float64, device=x.device)
+    return torch.linalg.solve(x.T @ x + ridge * eye, x.T @ offsets.double()).float()
+
+
+def with_bias(z: torch.Tensor) -> torch.Tensor:
+    return torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1)
+
+
+def _settings_before_shrink(old: dict) -> None:
+    """Run folders written before --code-shrink existed trained without it."""
+    old.setdefault("code_shrink", 0.0)
+    old.setdefault("shrink_every", 50)
+    old.setdefault("shrink_ridge", 10.0)
 
 
 class AutoDecoderRun:
@@ -64,7 +87,7 @@ class AutoDecoderRun:
         self.s = s
         self.device = resolve_device(device)
         self.folder = RunFolder(run_dir)
-        self.folder.check_resume(s._asdict(), [k for k in s._fields if k != "steps"])
+        self.folder.check_resume(s._asdict(), [k for k in s._fields if k != "steps"], _settings_before_shrink)
         frozen = load_generator(s.generator)
         if frozen.kind != "stylegan2" or frozen.z_dim != 64:
             raise click.ClickException(f"{s.generator}: needs a StyleGAN2 imitating ToyFaces (z_dim 64)")
@@ -79,6 +102,7 @@ class AutoDecoderRun:
                                   for i in range(0, s.faces, 64)]).to(self.device)
         with torch.no_grad():
             start = self.G.mapping(self.z.to(self.device))
+        self.mapped = start  # the frozen mapping's latents of the faces, which --code-shrink pulls toward
         self.codes = torch.nn.Embedding(s.faces, start.shape[1], sparse=True, device=self.device)
         self.codes.weight.data.copy_(start)
         self.D = discriminator_like(self.G.cfg).to(self.device)
@@ -140,7 +164,22 @@ class AutoDecoderRun:
         self.opt.step()
         self.step += 1
         update_moving_average(self.ema, self.G.synthesis, s.ema_decay, self.step)
+        if s.code_shrink and self.step % s.shrink_every == 0:
+            self.shrink_codes()
         return {"image": loss_image.item(), "g_adv": loss_adv.item(), "d_loss": loss_d.item()}
+
+    @torch.no_grad()
+    def shrink_codes(self) -> None:
+        """Move every face's latent the fraction `code_shrink` of the way to its linear prediction from z.
+
+        A mapping can only ask for what a function of z predicts; the part of a face's free latent no
+        linear map of z predicts (most of it: docs/builtin.md) is a per-face freedom that G(z) never
+        gets. Shrinking it keeps the synthesis training on latents the refit mapping will ask for.
+        """
+        z = self.z.to(self.device)
+        offsets = self.codes.weight - self.mapped
+        prediction = self.mapped + with_bias(z) @ ridge_fit(z, offsets, self.s.shrink_ridge)
+        self.codes.weight.sub_(self.s.code_shrink * (self.codes.weight - prediction))
 
     def exported(self) -> FrozenStyleGAN2:
         G = copy.deepcopy(self.G)
@@ -158,16 +197,14 @@ class AutoDecoderRun:
         G = self.exported().generator  # on the host: a small MLP on batches of z
         old = copy.deepcopy(G.style).eval().requires_grad_(False)
         with torch.no_grad():
-            offsets = (self.codes.weight.cpu() - old(self.z)).double()
-        x = torch.cat([self.z, torch.ones(len(self.z), 1)], 1).double()
-        a = torch.linalg.solve(x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64), x.T @ offsets).float()
+            a = ridge_fit(self.z, self.codes.weight.cpu() - old(self.z), ridge)
         G.style.train().requires_grad_(True)
         opt = torch.optim.Adam(G.style.parameters(), lr=1e-3)
         draws = torch.Generator().manual_seed(self.s.seed + 2)
         for _ in range(steps):
             z = torch.randn(batch, self.z.shape[1], generator=draws)
             with torch.no_grad():
-                target = old(z) + torch.cat([z, torch.ones(batch, 1)], 1) @ a
+                target = old(z) + with_bias(z) @ a
             loss = (G.style(z) - target).pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -210,6 +247,12 @@ class AutoDecoderRun:
 @click.option("--r1-gamma", type=float, default=0.05, show_default=True, help="R1 penalty at real renders (every 16 steps).")
 @click.option("--ema-decay", type=float, default=0.995, show_default=True, help="Moving average of the synthesis that is judged and exported.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Discriminator initialisation and the order of faces.")
+@click.option("--code-shrink", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Every --shrink-every steps, move each face's latent this fraction of the way to its linear "
+                   "prediction from z (what the refit mapping can ask for). 0 = free latents.")
+@click.option("--shrink-every", type=click.IntRange(1), default=50, show_default=True, help="Steps between shrinks.")
+@click.option("--shrink-ridge", type=float, default=10.0, show_default=True,
+              help="Ridge of the linear prediction --code-shrink moves the latents toward.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Reference segmenter: log its reading of the training faces at their latents.")
 @device_option(help="Where to train: auto (CUDA when visible), cpu, cuda. A run folder resumes on any device.")

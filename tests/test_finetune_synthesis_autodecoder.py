@@ -100,3 +100,24 @@ def test_asking_for_cuda_without_one_is_one_line_and_leaves_no_run_folder(script
     result = _run(script, tmp_path / "run", 1, "--device", "cuda")
     assert result.exit_code == 1 and "no CUDA device" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_code_shrink_pulls_the_latents_to_their_linear_prediction_and_old_run_folders_resume(script, tmp_path):
+    def latents_off_the_mapping(run_dir: Path) -> float:
+        settings = json.loads((run_dir / "config.json").read_text())
+        run = script.AutoDecoderRun(script.Settings(**settings), str(run_dir))  # resumes the checkpoint
+        return (run.codes.weight - run.mapped).abs().max().item()
+
+    # A ridge this large predicts no offset at all: a full shrink every step returns each latent to the mapping's.
+    shrunk = _run(script, tmp_path / "shrunk", 2, "--code-shrink", "1", "--shrink-every", "1", "--shrink-ridge", "1e12")
+    assert shrunk.exit_code == 0, shrunk.output
+    free = _run(script, tmp_path / "free", 2)
+    assert free.exit_code == 0, free.output
+    assert latents_off_the_mapping(tmp_path / "shrunk") < 1e-5 < 1e-2 < latents_off_the_mapping(tmp_path / "free")
+
+    config = tmp_path / "free" / "config.json"  # a run folder written before the option existed
+    old = {k: v for k, v in json.loads(config.read_text()).items() if k not in ("code_shrink", "shrink_every", "shrink_ridge")}
+    config.write_text(json.dumps(old))
+    assert _run(script, tmp_path / "free", 3).exit_code == 0
+    other = _run(script, tmp_path / "free", 4, "--code-shrink", "0.5")
+    assert other.exit_code == 1 and "different code_shrink" in other.output
