@@ -64,15 +64,16 @@ class Settings(NamedTuple):
     shrink_ridge: float = 10.0
 
 
+def with_bias(z: torch.Tensor) -> torch.Tensor:
+    """[z, 1]: the inputs of the linear map from z to the faces' latent offsets."""
+    return torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1)
+
+
 def ridge_fit(z: torch.Tensor, offsets: torch.Tensor, ridge: float) -> torch.Tensor:
     """The (z_dim + 1, w_dim) matrix a of the ridge regression offsets ~ [z, 1] @ a (float64 solve)."""
-    x = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1).double()
+    x = with_bias(z).double()
     eye = torch.eye(x.shape[1], dtype=torch.float64, device=x.device)
     return torch.linalg.solve(x.T @ x + ridge * eye, x.T @ offsets.double()).float()
-
-
-def with_bias(z: torch.Tensor) -> torch.Tensor:
-    return torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1)
 
 
 def _settings_before_shrink(old: dict) -> None:
