@@ -59,6 +59,7 @@ class Settings(NamedTuple):
     r1_gamma: float
     ema_decay: float
     seed: int
+    # Added later: their defaults are also what run folders written before them trained with.
     code_shrink: float = 0.0
     shrink_every: int = 50
     shrink_ridge: float = 10.0
@@ -78,9 +79,8 @@ def ridge_fit(z: torch.Tensor, offsets: torch.Tensor, ridge: float) -> torch.Ten
 
 def _settings_before_shrink(old: dict) -> None:
     """Run folders written before --code-shrink existed trained without it."""
-    old.setdefault("code_shrink", 0.0)
-    old.setdefault("shrink_every", 50)
-    old.setdefault("shrink_ridge", 10.0)
+    for name, value in Settings._field_defaults.items():
+        old.setdefault(name, value)
 
 
 class AutoDecoderRun:
@@ -248,11 +248,12 @@ class AutoDecoderRun:
 @click.option("--r1-gamma", type=float, default=0.05, show_default=True, help="R1 penalty at real renders (every 16 steps).")
 @click.option("--ema-decay", type=float, default=0.995, show_default=True, help="Moving average of the synthesis that is judged and exported.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Discriminator initialisation and the order of faces.")
-@click.option("--code-shrink", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--code-shrink", type=click.FloatRange(0, 1), default=Settings._field_defaults["code_shrink"], show_default=True,
               help="Every --shrink-every steps, move each face's latent this fraction of the way to its linear "
                    "prediction from z (what the refit mapping can ask for). 0 = free latents.")
-@click.option("--shrink-every", type=click.IntRange(1), default=50, show_default=True, help="Steps between shrinks.")
-@click.option("--shrink-ridge", type=float, default=10.0, show_default=True,
+@click.option("--shrink-every", type=click.IntRange(1), default=Settings._field_defaults["shrink_every"], show_default=True,
+              help="Steps between shrinks.")
+@click.option("--shrink-ridge", type=float, default=Settings._field_defaults["shrink_ridge"], show_default=True,
               help="Ridge of the linear prediction --code-shrink moves the latents toward.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Reference segmenter: log its reading of the training faces at their latents.")
