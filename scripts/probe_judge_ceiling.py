@@ -99,7 +99,7 @@ def main() -> None:
         with torch.no_grad():
             syn = G.synthesize(latents, taps=taps)
             if noise_seed is not None and args.feature_noise > 0:
-                syn = with_feature_noise(syn, args.feature_noise, noise_seed)
+                syn = with_feature_noise(syn, args.feature_noise, noise_seed, tap)
             return as_anchor.tap_features(syn), to_uint8_images(syn.rgb)
 
     def score() -> dict:

@@ -88,7 +88,7 @@ def main() -> None:
                 break
             syn = G.synthesize(lat(), taps=(A.tap,))  # gradients reach the latent through the frozen G
             if args.noise > 0:
-                syn = with_feature_noise(syn, args.noise, 1000 * lo + s)
+                syn = with_feature_noise(syn, args.noise, 1000 * lo + s, A.tap)
             loss = F.cross_entropy(A.regress(syn), m)
             opt.zero_grad()
             loss.backward()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from _anchor_data import write_images, write_masks
-from synthgen.anchors.alignment import align_target, fill_static, movable_classes
+from synthgen.anchors.alignment import align_target, fill_static, max3x3, movable_classes
 from synthgen.anchors.fit import FitError, fit
 from synthgen.generators.presets import build_generator
 
@@ -72,6 +72,25 @@ def test_vacated_pixels_take_the_surrounding_class():
     filled = fill_static(target, MOVABLE)
     assert set(filled.unique().tolist()) == {0, SKIN}
     assert (filled[0, 10:13, 10:14] == SKIN).all() and torch.equal(filled[target != EYE], target[target != EYE].clamp(max=SKIN))
+
+
+def test_a_pixel_between_two_static_classes_takes_the_lower_id_and_a_map_without_any_stays_zero():
+    movable = torch.tensor([False, False, True, False])
+    target = torch.zeros(2, 5, 5, dtype=torch.long)
+    target[0, :, :2], target[0, :, 2], target[0, :, 3:] = 3, 2, 1  # column 2 is a part one pixel from class 3 and from class 1
+    target[1] = 2  # nothing static at all
+    filled = fill_static(target, movable)
+    assert (filled[0, :, 2] == 1).all() and torch.equal(filled[0, :, :2], target[0, :, :2])
+    assert (filled[1] == 0).all()
+
+
+def test_max3x3_is_a_3x3_max_pool_of_any_dtype():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 7)
+    assert torch.equal(max3x3(x), torch.nn.functional.max_pool2d(x, 3, 1, 1))
+    m = torch.rand(2, 3, 9, 7) > 0.8
+    assert torch.equal(max3x3(m), torch.nn.functional.max_pool2d(m.float(), 3, 1, 1) > 0)
+    assert torch.equal(max3x3(x[0, 0]), torch.nn.functional.max_pool2d(x[:1, :1], 3, 1, 1)[0, 0])  # a plain (H, W) map too
 
 
 def test_movable_classes_are_the_small_present_ones():

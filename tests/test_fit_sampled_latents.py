@@ -147,7 +147,7 @@ def test_feature_noise_is_seeded_and_training_only(tmp_path, gen):
     from synthgen.anchors.fit import with_feature_noise
 
     syn = gen.synthesize(gen.sample_latents([0, 1, 2], seed=0))
-    a, b = with_feature_noise(syn, 1.0, seed=3), with_feature_noise(syn, 1.0, seed=3)
+    a, b = with_feature_noise(syn, 1.0, seed=3, tap="default"), with_feature_noise(syn, 1.0, seed=3, tap="default")
     assert torch.equal(a.features, b.features) and torch.equal(a.rgb, syn.rgb)
     spread = (a.features - syn.features).std(dim=(0, 2, 3)) / syn.features.std(dim=(0, 2, 3))
     assert 0.7 < float(spread.mean()) < 1.3  # sigma is in units of each channel's std
@@ -155,6 +155,21 @@ def test_feature_noise_is_seeded_and_training_only(tmp_path, gen):
     fit("seg", tmp_path / "d", gen, tmp_path / "plain.safetensors", run_dir=tmp_path / "r3", steps=1,
         **{**opts, "feature_noise": 0.0})
     assert _stats(tmp_path / "r1")[0]["rec"] != _stats(tmp_path / "r3")[0]["rec"]  # the noise reaches the loss
+
+
+def test_feature_noise_lands_on_the_tap_the_regressor_reads(gen):
+    from synthgen.anchors.fit import channel_std, with_feature_noise
+
+    syn = gen.synthesize(gen.sample_latents([0, 1, 2], seed=0), taps=("pyramid",))
+    noisy = with_feature_noise(syn, 2.0, seed=3, tap="pyramid")
+    assert torch.equal(noisy.features, syn.features) and torch.equal(noisy.rgb, syn.rgb)  # nothing the regressor does not read
+    for clean, moved in zip(syn.taps["pyramid"], noisy.taps["pyramid"]):
+        spread = (moved - clean).std(dim=(0, 2, 3)) / clean.std(dim=(0, 2, 3))
+        assert 1.4 < float(spread.mean()) < 2.6
+        assert torch.allclose(channel_std(clean), clean.std(dim=(0, 2, 3), keepdim=True), rtol=1e-5, atol=1e-7)
+    default = with_feature_noise(syn, 2.0, seed=3, tap="default")
+    assert not torch.equal(default.features, syn.features)
+    assert all(torch.equal(x, y) for x, y in zip(default.taps["pyramid"], syn.taps["pyramid"]))
 
 
 def test_frequency_offsets_bring_over_drawn_classes_down_only():

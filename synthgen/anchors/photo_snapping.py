@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from synthgen.anchors.alignment import fill_static, shifted
+from synthgen.anchors.alignment import fill_static, max3x3, shifted
 
 SNAP_MARGIN = 0.5  # a move must raise the part's contrast with its ring by more than half
 SNAP_ENCLOSED = 0.8  # share of a group's ring one class must hold for the group to move
@@ -45,7 +45,7 @@ def part_groups(parts: torch.Tensor, max_groups: int) -> torch.Tensor:
     b, _, h, w = parts.shape
     ids = torch.arange(1, h * w + 1, dtype=torch.float32, device=parts.device).view(1, 1, h, w) * parts
     for _ in range(h * w):  # each pass spreads a group's largest id one pixel further
-        spread = F.max_pool2d(ids, 3, 1, 1) * parts
+        spread = max3x3(ids) * parts
         if torch.equal(spread, ids):
             break
         ids = spread
@@ -79,7 +79,7 @@ def snap_parts(logits: torch.Tensor, photo: torch.Tensor, snapping: PartSnapping
     groups = part_groups(is_part, max_groups)  # (B, G, S, S)
     g = groups.shape[1]
     region = groups.flatten(2).float()  # (B, G, S*S)
-    ring = (F.max_pool2d(groups.float(), 3, 1, 1) - groups.float()).flatten(2)
+    ring = (max3x3(groups) & ~groups).flatten(2).float()
     one_hot = F.one_hot(labels.flatten(1), k).float()  # (B, S*S, K)
     held, around = region @ one_hot, ring @ one_hot  # (B, G, K): pixels of each class in and around
     single = (held > 0).sum(2) == 1
