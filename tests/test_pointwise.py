@@ -90,6 +90,27 @@ def test_gradients_match_the_conv_path():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_tiles_under_autograd_give_the_same_output_and_gradients_as_one_tile():
+    """Under autograd the tiles are joined differently (fit's path); the values are those of the
+    inference path, and the gradients do not depend on where the tiles are cut."""
+    reg = _regressor(13, False).train()
+    layers = _layers(reg.net)
+    target = torch.randn(2, 5, 20, 20)
+    with torch.no_grad():
+        inference = pointwise_tiled(layers, _maps(2), 20, tile_pixels=3 * 20)
+    grads = []
+    for tile_pixels in (3 * 20, 20 * 20):  # 7 tiles per sample (the last one short), then one
+        maps = [m.requires_grad_() for m in _maps(2)]
+        reg.zero_grad()
+        out = pointwise_tiled(layers, maps, 20, tile_pixels=tile_pixels)
+        if tile_pixels == 3 * 20:
+            assert torch.equal(out.detach(), inference)
+        ((out - target) ** 2).mean().backward()
+        grads.append([p.grad.clone() for p in reg.parameters()] + [m.grad.clone() for m in maps])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_batch_statistics_keep_the_conv_path():
     reg = _regressor(13, True).train()
     maps = _maps(3)

@@ -39,9 +39,10 @@ class PointwiseLayer:
 
 @dataclass
 class _Level:
-    """One input map, pixel-major after the first layer where that runs at the map's side."""
+    """One input map, cut per sample: row blocks of the map (C, rows, S) at the output side, or
+    the first layer's output (r, r, W0) of a map at r < S."""
 
-    maps: torch.Tensor  # (B, C, S, S) input at the output side, or (B, r, r, W0) first-layer output at r < S
+    samples: list  # per sample: the map's row blocks (one per tile), or its (r, r, W0) first-layer output
     weight: torch.Tensor | None  # first-layer slice (W0, C) for a full-side map; None once applied
     taps: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # bilinear (i0, i1, frac) per output row/column
 
@@ -65,6 +66,10 @@ def pointwise_tiled(layers: Sequence[PointwiseLayer], maps: Sequence[torch.Tenso
     """
     first = layers[0]
     batch = maps[0].shape[0]
+    rows_per_tile = max(1, min(side, tile_pixels // side))
+    # The maps are cut with unbind and split, not indexed per tile: under autograd the backward of
+    # each indexed tile writes a zero-filled copy of the whole map (at 64 px, 32 of 16 MB per
+    # backward, most of a fit step's head), while unbind and split join their pieces' gradients once.
     levels, lo = [], 0
     for m in maps:
         weight = first.weight[:, lo: lo + m.shape[1]]
@@ -73,22 +78,25 @@ def pointwise_tiled(layers: Sequence[PointwiseLayer], maps: Sequence[torch.Tenso
             m = F.interpolate(m, size=(side, side), mode="bilinear", align_corners=False)
         r = m.shape[-1]
         if r == side:
-            levels.append(_Level(m, weight))
+            levels.append(_Level([x.split(rows_per_tile, dim=1) for x in m.unbind(0)], weight))
         else:
             # The first layer at the map's own side, one sample at a time (a fixed matrix shape).
-            small = torch.stack([(_pixels(m[b]) @ weight.t()).view(r, r, -1) for b in range(batch)])
+            small = [(_pixels(x) @ weight.t()).view(r, r, -1) for x in m.unbind(0)]
             levels.append(_Level(small, None, bilinear_taps(r, side, m.device)))
-    rows_per_tile = max(1, min(side, tile_pixels // side))
-    out = None
+    # Under autograd the tiles are joined by one cat (each written in place would add a node whose
+    # backward copies the whole output's gradient); without it they go straight into the output,
+    # which then exists once (a 1024-px sample's 68 landmark heatmaps are 285 MB).
+    tracked = torch.is_grad_enabled()
+    tiles, out = [], None
     for b in range(batch):
         # Up-sampled levels: columns once per sample (r rows, cheap), rows per tile below.
-        wide = [None if lv.weight is not None else _lerp_select(lv.maps[b], 1, *lv.taps) for lv in levels]
-        for top in range(0, side, rows_per_tile):
+        wide = [None if lv.weight is not None else _lerp_select(lv.samples[b], 1, *lv.taps) for lv in levels]
+        for tile, top in enumerate(range(0, side, rows_per_tile)):
             h = min(rows_per_tile, side - top)
             x = None
             for level, cols_done in zip(levels, wide):
                 if level.weight is not None:
-                    y = _pixels(level.maps[b, :, top: top + h]) @ level.weight.t()
+                    y = _pixels(level.samples[b][tile]) @ level.weight.t()
                 else:
                     i0, i1, f = (t[top: top + h] for t in level.taps)
                     y = _lerp_select(cols_done, 0, i0, i1, f).reshape(h * side, -1)
@@ -98,9 +106,14 @@ def pointwise_tiled(layers: Sequence[PointwiseLayer], maps: Sequence[torch.Tenso
             for layer in layers[1:]:
                 x = torch.addmm(layer.bias, x, layer.weight.t())
                 x = relu(x) if layer.relu else x
+            if tracked:
+                tiles.append(x)
+                continue
             if out is None:
                 out = x.new_empty(batch, side, side, x.shape[1])
             out[b, top: top + h] = x.view(h, side, -1)
+    if tracked:
+        out = torch.cat(tiles).view(batch, side, side, -1)  # tiles are whole rows, in order
     return out.permute(0, 3, 1, 2)  # (B, out, S, S), channels-last in memory (reductions over channels read it contiguously)
 
 
