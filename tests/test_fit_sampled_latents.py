@@ -210,6 +210,39 @@ def test_frequency_offsets_lower_a_class_that_passes_its_share_by_taking_pixels(
     assert (share <= target + 1e-3).all(), share
 
 
+def test_frequency_offsets_step_each_class_by_its_exact_margin_over_the_best_other():
+    """Each coordinate step is the one the plain definition gives: the class's margin over the
+    best other class on every pixel (here computed the obvious way, one masked copy per class)."""
+    from synthgen.anchors.calibration import argmax_shares, frequency_offsets
+
+    def reference(logits, target, rounds=100):
+        n, k = logits.shape
+        bias = torch.zeros(k)
+        for _ in range(rounds):
+            moved = False
+            shares = argmax_shares(logits, bias)
+            for c in [c for c in range(k) if float(shares[c]) > float(target[c]) + 0.5 / n]:
+                cur = logits + bias
+                others = cur.clone()
+                others[:, c] = float("-inf")
+                margin = cur[:, c] - others.max(1).values
+                keep = int(float(target[c]) * n)
+                if int((margin > 0).sum()) <= keep:
+                    continue
+                bias[c] -= max(float(torch.kthvalue(-margin, keep + 1).values.neg()), 0.0) + 1e-6
+                moved = True
+            if not moved:
+                break
+        return bias
+
+    g = torch.Generator().manual_seed(3)
+    logits = 2.0 * torch.randn(5000, 6, generator=g)
+    logits[:, 0] += 2.0  # the first and last columns over-drawn: the edges of the column range
+    logits[:, 5] += 1.0
+    target = torch.tensor([0.3, 0.2, 0.2, 0.1, 0.1, 0.1])
+    assert torch.equal(frequency_offsets(logits, target), reference(logits, target))
+
+
 def test_presence_offsets_keep_an_occasional_class_in_its_share_of_the_samples_where_it_is_surest():
     from synthgen.anchors.calibration import presence, presence_offsets
 

@@ -144,17 +144,22 @@ def frequency_offsets(logits: torch.Tensor, target: torch.Tensor, rounds: int = 
         # lowered classes give up (their runner-up), and is then lowered as well.
         shares = argmax_shares(logits, bias)
         over = [c for c in range(k) if float(shares[c]) > float(target[c]) + 0.5 / n]
+        cur = logits + bias
         for c in over:
-            cur = logits + bias
-            others = cur.clone()
-            others[:, c] = float("-inf")
-            margin = cur[:, c] - others.max(1).values  # > 0: the pixel is c's
+            # The best other class: the larger of the maxima left and right of column c (exact,
+            # and no copy of the (pixels, K) logits per class: 256 latents x 4,096 pixels x K).
+            best_other = torch.full((n,), float("-inf"), dtype=cur.dtype, device=cur.device)
+            for side in (slice(0, c), slice(c + 1, k)):
+                if side.stop > side.start:
+                    best_other = torch.maximum(best_other, cur[:, side].amax(1))
+            margin = cur[:, c] - best_other  # > 0: the pixel is c's
             keep = int(float(target[c]) * n)
             if int((margin > 0).sum()) <= keep:
                 continue
             # the (keep + 1)-th largest margin: lowering c by it leaves exactly `keep` pixels above 0
             threshold = float(torch.kthvalue(-margin, keep + 1).values.neg())
             bias[c] -= max(threshold, 0.0) + 1e-6
+            cur[:, c] = logits[:, c] + bias[c]  # the column logits + bias would give
             moved = True
         if not moved:
             break
