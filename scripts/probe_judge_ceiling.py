@@ -27,6 +27,15 @@ so runs that differ in `--tap` or noise say what the regressor reads from the sa
 
     python scripts/probe_judge_ceiling.py --targets files --class-balance 0.5 --calibrate 256 --steps 1500
     python scripts/probe_judge_ceiling.py --targets files --class-balance 0.5 --calibrate 256 --tap default --steps 1500
+
+`--photo-snap`, `--align-radius` and `--align-start` move the targets' small parts before the
+loss as fit moves its files' (onto G's photo, then onto the probe's own output). With
+`--targets render` and fit's recipe settings that is what the recipe could teach through an
+encoder that inverted every file perfectly; with `--targets files`, what it teaches a fresh
+regressor through the --like anchor's encoder:
+
+    python scripts/probe_judge_ceiling.py --targets render --class-balance 0.5 --feature-noise 2 \
+        --photo-snap 1 --align-radius 2 --align-start 500 --calibrate 256 --steps 3000 --eval-every 1000
 """
 from __future__ import annotations
 
@@ -38,14 +47,17 @@ import time
 import torch
 import torch.nn.functional as F
 
+from synthgen.anchors.alignment import align_target, movable_classes
 from synthgen.anchors.anchor import Anchor, load_anchor
 from synthgen.anchors.calibration import calibrate_class_frequencies, mask_class_stats
 from synthgen.anchors.codecs import to_input
 from synthgen.anchors.fit import CALIBRATION_SEED_OFFSET, with_feature_noise
 from synthgen.anchors.losses import class_balance_weights
+from synthgen.anchors.photo_snapping import snap_target
 from synthgen.anchors.regressor import Regressor, RegressorConfig
 from synthgen.evaluation.segmenter import load_segmenter, predict
 from synthgen.generators import load_generator
+from synthgen.generators.base import photo_at
 from synthgen.metrics import ConfusionMatrix
 from synthgen.pixels import to_uint8_images
 from synthgen.toyfaces import render_batch
@@ -69,6 +81,9 @@ def main() -> None:
     ap.add_argument("--tap", default=None, help="generator tap the probe reads (default: the --like anchor's)")
     ap.add_argument("--class-balance", type=float, default=0.0, help="as fit's: cross-entropy weighted by freq^-P of the targets' classes")
     ap.add_argument("--feature-noise", type=float, default=0.0, help="as fit's: noise in channel stds on the features read in training")
+    ap.add_argument("--photo-snap", type=int, default=0, help="as fit's: snap the targets' enclosed small parts up to this many px onto G's photo (render, files)")
+    ap.add_argument("--align-radius", type=int, default=0, help="as fit's: move the targets' small parts up to this many px onto the probe's output (render, files)")
+    ap.add_argument("--align-start", type=int, default=0, help="as fit's: the first step part alignment runs at")
     ap.add_argument("--calibrate", type=int, default=0, help="fit's class-frequency calibration on this many sampled latents (0: none)")
     ap.add_argument("--n-files", type=int, default=5000, help="--targets files: the first N files of the anchor_seg split, cycled")
     ap.add_argument("--eval-every", type=int, default=500, help="also score at these steps, to see convergence")
@@ -90,17 +105,18 @@ def main() -> None:
     taps = (tap,)
     k = len(like.spec.class_names)
     # The targets' class statistics, counted up front on the first batches, as fit counts its files'.
-    counted = min(args.steps, 50) if args.class_balance > 0 or args.calibrate > 0 else 0
+    counted = min(args.steps, 50) if args.class_balance > 0 or args.calibrate > 0 or args.photo_snap or args.align_radius else 0
     first = [batch_targets(args, step, like.size, True)[1] for step in range(counted)]
     targets_seen = mask_class_stats((m for masks in first for m in masks), k)
     weight = class_balance_weights(targets_seen.pixels, args.class_balance) if args.class_balance > 0 else None
+    movable = movable_classes(targets_seen.pixels) if args.photo_snap or args.align_radius else None
 
     def read(latents, noise_seed=None):
         with torch.no_grad():
             syn = G.synthesize(latents, taps=taps)
             if noise_seed is not None and args.feature_noise > 0:
                 syn = with_feature_noise(syn, args.feature_noise, noise_seed, tap)
-            return as_anchor.tap_features(syn), to_uint8_images(syn.rgb)
+            return as_anchor.tap_features(syn), to_uint8_images(syn.rgb), syn.rgb
 
     def score() -> dict:
         probe.eval()
@@ -108,7 +124,7 @@ def main() -> None:
         vs_render = ConfusionMatrix(len(like.spec.class_names), like.spec.class_names)
         for lo in range(0, args.n_eval, 50):
             z = split_z(args.eval_split, list(range(lo, min(lo + 50, args.n_eval))))
-            feats, photos = read(G.map(torch.from_numpy(z)))
+            feats, photos, _ = read(G.map(torch.from_numpy(z)))
             with torch.no_grad():
                 labels = probe(feats).argmax(1).numpy()
             confusion.update(labels, predict(judge, photos))
@@ -126,10 +142,16 @@ def main() -> None:
                 latents = like.encode(to_input(like.spec, torch.from_numpy(target).long(), like.size), G)
         else:
             latents = G.map(torch.from_numpy(z))
-        feats, photos = read(latents, noise_seed=step)
+        feats, photos, rgb = read(latents, noise_seed=step)
         if args.targets == "judge":
             target = predict(judge, photos)
-        loss = F.cross_entropy(probe(feats), torch.from_numpy(target).long(), weight=weight)
+        target = torch.from_numpy(target).long()
+        logits = probe(feats)
+        if args.photo_snap:  # fit's target processing: onto G's photo, then onto the probe's output
+            target = snap_target(target, photo_at(rgb.float(), like.size), movable, args.photo_snap)
+        if args.align_radius and step >= args.align_start:
+            target = align_target(target, logits.detach().log_softmax(1), movable, args.align_radius)
+        loss = F.cross_entropy(logits, target, weight=weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -144,7 +166,7 @@ def main() -> None:
         calibrate_class_frequencies(as_anchor, G, targets_seen, args.calibrate, seed=CALIBRATION_SEED_OFFSET)  # fit's, at --seed 0
     report = score()
     print(json.dumps({"targets": args.targets, "tap": tap, "class_balance": args.class_balance,
-                      "feature_noise": args.feature_noise, "calibrate": args.calibrate, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,
+                      "feature_noise": args.feature_noise, "photo_snap": args.photo_snap, "align_radius": args.align_radius, "align_start": args.align_start, "calibrate": args.calibrate, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm, "steps": args.steps,
                       "eval_split": args.eval_split, "n_eval": args.n_eval, "history": history,
                       "miou": round(report["miou"], 4), "pixel_accuracy": round(report["pixel_accuracy"], 4),
                       "miou_vs_render": round(report["miou_vs_render"], 4),

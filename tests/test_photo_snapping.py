@@ -107,3 +107,59 @@ def test_fit_snaps_each_batch_of_files_on_its_photo_and_is_refused_for_images(tm
     with pytest.raises(FitError, match="photo-snap"):
         fit("sketch", write_images(tmp_path / "img"), gen, tmp_path / "s.safetensors", run_dir=tmp_path / "rs",
             steps=1, photo_snap=1, progress=False)
+
+
+def test_trim_gives_a_parts_edge_row_that_looks_like_its_surroundings_to_the_large_class():
+    from synthgen.anchors.photo_snapping import trim_target
+
+    movable = torch.zeros(6, dtype=torch.bool)
+    movable[[EYE, U_LIP, L_LIP]] = True
+    target = _labels(eye_row=6, lips_row=15)
+    target[:, 14, 8:16] = U_LIP  # the upper lip drawn two rows tall, its top row on skin (the photo's lips: rows 15-16)
+    target[:, 8, 5:8] = EYE  # the eye three rows tall, its last row on skin (the photo's eye: rows 6-7)
+    expected = _labels(eye_row=6, lips_row=15)
+    assert torch.equal(trim_target(target, _face(eye_row=6, lips_row=15), movable), expected)
+    assert torch.equal(trim_target(expected, _face(eye_row=6, lips_row=15), movable), expected)  # parts as drawn stay
+
+
+def test_trim_leaves_a_part_the_photo_does_not_set_off_from_its_surroundings():
+    from synthgen.anchors.photo_snapping import trim_target
+
+    movable = torch.zeros(6, dtype=torch.bool)
+    movable[[EYE, U_LIP, L_LIP]] = True
+    target = _labels(eye_row=12, lips_row=15)  # an eye where the photo shows skin only: nothing says which pixels to keep
+    photo = _face(eye_row=2, lips_row=15)
+    assert torch.equal(trim_target(target, photo, movable), target)
+    both = trim_target(torch.cat([target, _labels(eye_row=2)]), torch.cat([photo, photo]), movable)
+    assert torch.equal(both[:1], target)  # each sample on its own
+
+
+def test_fit_trims_each_batch_after_snapping_and_is_refused_for_images(tmp_path, monkeypatch):
+    import importlib
+
+    import pytest
+
+    from _anchor_data import write_images, write_masks
+    from paper_fit import fit
+    from synthgen.anchors.fit import FitError
+    from synthgen.anchors.photo_snapping import trim_target
+    from synthgen.generators.presets import build_generator
+
+    torch.set_num_threads(1)
+    gen = build_generator("tiny", seed=0)
+    fit_module = importlib.import_module("synthgen.anchors.fit")
+    calls = []
+    monkeypatch.setattr(fit_module, "snap_target", lambda target, *a: calls.append("snap") or target)
+
+    def recording(target, photo, movable):
+        calls.append("trim")
+        assert photo.shape == (3, 3, 16, 16) and movable.any() and not movable.all()
+        return trim_target(target, photo, movable)
+
+    monkeypatch.setattr(fit_module, "trim_target", recording)
+    fit("seg", write_masks(tmp_path / "d"), gen, tmp_path / "a.safetensors", run_dir=tmp_path / "r", steps=2,
+        batch_size=3, progress=False, preview_every=0, photo_snap=1, photo_trim=True, size=16)
+    assert calls == ["snap", "trim", "snap", "trim"]
+    with pytest.raises(FitError, match="photo-trim"):
+        fit("sketch", write_images(tmp_path / "img"), gen, tmp_path / "s.safetensors", run_dir=tmp_path / "rs",
+            steps=1, photo_trim=True, progress=False)

@@ -87,6 +87,10 @@ def _user_errors():
               help="Masks: before the loss (and before --align-radius), move each small part of a file's mask that one class "
                    "encloses (an eye in the skin) by up to this many pixels onto where G's photo at the encoder's latent sets it "
                    "off most from its surroundings, so the regressor learns the part where the photo shows it (0 = off).")
+@click.option("--photo-trim/--no-photo-trim", default=_fit_default("photo_trim"), show_default=True,
+              help="Masks: before the loss (after --photo-snap, before --align-radius), give each small part's edge pixels "
+                   "whose colour in G's photo at the encoder's latent is nearer the part's surroundings than the part to the "
+                   "surrounding large class, so a part drawn thicker or higher than the photo shows it is learnt as shown.")
 @click.option("--init-from", type=InputPath(dir_okay=False), default=None,
               help="Start from this anchor's weights (same domain; its generator or one of the same shapes, e.g. before fine-tuning); default: fresh weights.")
 @click.option("--lambda-adv", type=float, default=_fit_default("lambda_adv"), help="Adversarial weight (default: preset with --real-rgb, else 0).")

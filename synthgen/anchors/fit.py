@@ -33,7 +33,7 @@ from synthgen.anchors.losses import (
 )
 from synthgen.anchors.photo_refinement import METADATA_KEY as REFINEMENT_KEY
 from synthgen.anchors.photo_refinement import large_class_refinement, photo_agreement
-from synthgen.anchors.photo_snapping import snap_target
+from synthgen.anchors.photo_snapping import snap_target, trim_target
 from synthgen.anchors.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, resolve_recipe
 from synthgen.anchors.realism import DomainCritic, critic_loss, realism_loss
 from synthgen.anchors.regressor import PAPER_WIDTHS, mean_of_heads
@@ -88,6 +88,7 @@ class FitConfig:
     align_radius: int | None = free_on_resume(None)  # masks: move each small part of the target up to this many px onto R's output (alignment.py; 0 = off)
     align_start: int | None = free_on_resume(None)  # the step from which part alignment is on (R must first know the parts' look)
     photo_snap: int = free_on_resume(0)  # masks: move each enclosed small part of the target up to this many px onto G's photo (photo_snapping.py; 0 = off)
+    photo_trim: bool = free_on_resume(False)  # masks: then give a part's edge pixels that look like its surroundings in G's photo to the large class (photo_snapping.trim_target)
     init_from: str | None = None  # anchor file (same domain and generator) whose weights start the fit
     real_rgb: str | None = None  # folder of real photos for the image discriminator (eq. 6)
     size: int | None = None  # working side of E's input and R's output; None = generator resolution
@@ -169,6 +170,8 @@ def check_config(cfg: FitConfig, spec: DomainSpec, generator: FrozenGenerator, d
         raise FitError(f"--align-radius moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
     if cfg.photo_snap and spec.kind != "mask":
         raise FitError(f"--photo-snap moves mask parts; domain {spec.name!r} is a {spec.kind} domain (leave it 0)")
+    if cfg.photo_trim and spec.kind != "mask":
+        raise FitError(f"--photo-trim trims mask parts; domain {spec.name!r} is a {spec.kind} domain (drop the option)")
     if cfg.photo_refine and spec.kind != "mask":
         raise FitError(f"--photo-refine refines mask classes; domain {spec.name!r} is a {spec.kind} domain (leave it off)")
     if device == "cpu" and cfg.mixed_precision == "fp16":
@@ -576,8 +579,9 @@ class _Fit:
         sampled_terms = self.weights.cycle > 0 or self.weights.realism > 0
         # The mask parts photo snapping and part alignment move: the files' small classes, counted once.
         snaps = self.spec.kind == "mask" and cfg.photo_snap > 0
+        trims = self.spec.kind == "mask" and cfg.photo_trim
         aligns = self.spec.kind == "mask" and cfg.align_radius > 0
-        movable = movable_classes(self._class_counts()) if snaps or aligns else None
+        movable = movable_classes(self._class_counts()) if snaps or trims or aligns else None
         stats_file = self.folder.open_stats() if acc.is_main_process else None
         try:
             for step in range(start, cfg.steps):
@@ -591,8 +595,12 @@ class _Fit:
                     codes, rgb, heads, cycle_latents, decoded = model(x, self.generator, sampled, noise_seed)
                     raw = mean_of_heads(heads)  # what `sample` writes
                     target = to_target(self.spec, batch, self.size)
-                    if snaps:  # onto G's photo first, then onto R's output
-                        target = snap_target(target, photo_at(rgb.detach().float(), self.size), movable, cfg.photo_snap)
+                    if snaps or trims:  # onto G's photo first, then onto R's output
+                        photo = photo_at(rgb.detach().float(), self.size)
+                        if snaps:
+                            target = snap_target(target, photo, movable, cfg.photo_snap)
+                        if trims:
+                            target = trim_target(target, photo, movable)
                     if aligns and step >= cfg.align_start:
                         target = align_target(target, raw.detach().float().log_softmax(1), movable, cfg.align_radius)
                     # Each head on its own loss: the finest head must not lean on the coarse levels.

@@ -17,6 +17,13 @@ scripts/probe_part_snapping.py) it raised the eyes against the reference segment
 trained worse downstream eyes; in the fit the eyes rose against the judge and downstream,
 and the shipped seg anchor is a recipe run continued 1,500 steps with it (docs/anchors.md,
 "Part snapping onto the photo"). Only the files, the regressor's classes and G's photo are read.
+
+`fit --photo-trim` then trims what snapping cannot move: a part's edge pixels (those with a
+large-class neighbour) whose colour in G's photo is nearer the mean of the part's large-class
+ring than TRIM_MARGIN times its distance to the part's own mean colour take the nearest large
+class (`trim_target`), where the part stands out from its ring by at least TRIM_MIN_CONTRAST. It
+reaches a part of several classes too (the lips drawn two rows tall where G draws one) and a part
+drawn thicker than the photo shows it (a brow).
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ from synthgen.anchors.alignment import fill_static, max3x3, shifted
 
 SNAP_MARGIN = 0.5  # a move must raise the part's contrast with its ring by more than half
 SNAP_ENCLOSED = 0.8  # share of a group's ring one class must hold for the group to move
+TRIM_MARGIN = 0.7  # an edge pixel is trimmed when nearer the ring's colour than this x its distance to the part's
+TRIM_MIN_CONTRAST = 0.3  # parts whose mean colour is nearer their ring's than this (photo in [-1, 1]) are left alone
 
 
 class PartSnapping(NamedTuple):
@@ -135,3 +144,33 @@ def snap_target(target: torch.Tensor, photo: torch.Tensor, movable: torch.Tensor
     logits = 2.0 * F.one_hot(target, k).permute(0, 3, 1, 2).float()
     logits += F.one_hot(fill_static(target, movable), k).permute(0, 3, 1, 2).float()  # the runner-up where a part leaves
     return snap_parts(logits, photo, PartSnapping(classes, radius)).argmax(1)
+
+
+@torch.no_grad()
+def trim_target(target: torch.Tensor, photo: torch.Tensor, movable: torch.Tensor,
+                margin: float = TRIM_MARGIN, min_contrast: float = TRIM_MIN_CONTRAST) -> torch.Tensor:
+    """target (B, S, S) with each movable class's edge pixels that look like its surroundings in
+    G's (B, 3, S, S) photo given to the nearest static class. Per sample and class: the part's
+    mean colour, and that of the static pixels 8-adjacent to it (its ring); where the two differ
+    by at least `min_contrast`, a part pixel with a static neighbour whose colour is nearer the
+    ring's mean than `margin` x its distance to the part's mean is trimmed. Every class is judged
+    on the input target, so the order of the classes does not matter."""
+    static = ~movable[target]
+    near_static = max3x3(static)
+    fill = fill_static(target, movable)
+    out = target.clone()
+    for c in movable.nonzero().flatten().tolist():
+        part = target == c
+        ring = max3x3(part) & static
+        n_part, n_ring = part.sum((1, 2)), ring.sum((1, 2))
+        seen = (n_part > 0) & (n_ring > 0)
+        if not seen.any():
+            continue
+        mean_part = (photo * part[:, None]).sum((2, 3)) / n_part.clamp(min=1)[:, None]
+        mean_ring = (photo * ring[:, None]).sum((2, 3)) / n_ring.clamp(min=1)[:, None]
+        stands_out = seen & ((mean_part - mean_ring).norm(dim=1) >= min_contrast)
+        to_ring = (photo - mean_ring[:, :, None, None]).norm(dim=1)
+        to_part = (photo - mean_part[:, :, None, None]).norm(dim=1)
+        trimmed = part & near_static & (to_ring < margin * to_part) & stands_out[:, None, None]
+        out = torch.where(trimmed, fill, out)
+    return out
