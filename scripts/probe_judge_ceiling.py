@@ -88,6 +88,9 @@ def main() -> None:
     ap.add_argument("--n-files", type=int, default=5000, help="--targets files: the first N files of the anchor_seg split, cycled")
     ap.add_argument("--eval-every", type=int, default=500, help="also score at these steps, to see convergence")
     args = ap.parse_args()
+    moves_parts = bool(args.photo_snap or args.align_radius)
+    if moves_parts and args.targets == "judge":  # the judge's masks are read off G's photo already
+        ap.error("--photo-snap and --align-radius process the render or files targets; drop them with --targets judge")
     torch.manual_seed(0)
     G = load_generator(args.generator).freeze()
     judge = load_segmenter(args.judge)
@@ -105,11 +108,11 @@ def main() -> None:
     taps = (tap,)
     k = len(like.spec.class_names)
     # The targets' class statistics, counted up front on the first batches, as fit counts its files'.
-    counted = min(args.steps, 50) if args.class_balance > 0 or args.calibrate > 0 or args.photo_snap or args.align_radius else 0
+    counted = min(args.steps, 50) if args.class_balance > 0 or args.calibrate > 0 or moves_parts else 0
     first = [batch_targets(args, step, like.size, True)[1] for step in range(counted)]
     targets_seen = mask_class_stats((m for masks in first for m in masks), k)
     weight = class_balance_weights(targets_seen.pixels, args.class_balance) if args.class_balance > 0 else None
-    movable = movable_classes(targets_seen.pixels) if args.photo_snap or args.align_radius else None
+    movable = movable_classes(targets_seen.pixels) if moves_parts else None
 
     def read(latents, noise_seed=None):
         with torch.no_grad():

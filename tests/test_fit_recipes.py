@@ -91,3 +91,37 @@ def test_an_unknown_recipe_is_refused_in_one_line(tmp_path, stylegan):
     with pytest.raises(FitError, match="--recipe: unknown recipe 'fast'; use one of sampling, paper"):
         fit("seg", write_masks(tmp_path / "d"), stylegan, tmp_path / "a.safetensors", run_dir=tmp_path / "r",
             steps=1, recipe="fast", progress=False)
+
+
+def test_a_default_fit_on_real_stylegan2_checkpoints_takes_the_tiny_generators_path(tmp_path, stylegan, monkeypatch):
+    # `synthgen fit` with its defaults on a rosinality .pt and an NVIDIA .pkl (small, random weights):
+    # the same resolved recipe as on the project's own StyleGAN2, and `sample` labels with the anchor.
+    from click.testing import CliRunner
+
+    from synthgen.cli import main
+    from test_checkpoint_readers import nvidia_state, save_nvidia_pkl, save_rosinality
+
+    data = write_masks(tmp_path / "d")
+    nv = nvidia_state(0)
+    checkpoints = {"rosinality": save_rosinality(tmp_path / "g.pt", nv),
+                   "nvidia": save_nvidia_pkl(tmp_path / "g.pkl", nv, monkeypatch)}
+    fit("seg", data, stylegan, tmp_path / "own.safetensors", run_dir=tmp_path / "own", steps=2, batch_size=4,
+        calibration_latents=8, progress=False)
+    own = json.loads((tmp_path / "own" / "config.json").read_text())
+    runner = CliRunner()
+    for name, ckpt in checkpoints.items():
+        anchors = tmp_path / f"anchors-{name}"
+        result = runner.invoke(main, ["fit", "--domain", "seg", "--data", str(data), "--generator", str(ckpt),
+                                      "--out", str(anchors / "seg.safetensors"), "--run-dir", str(tmp_path / f"run-{name}"),
+                                      "--steps", "2", "--batch-size", "4", "--calibration-latents", "8", "--no-progress",
+                                      "--preview-every", "0"])
+        assert result.exit_code == 0, result.output
+        config = json.loads((tmp_path / f"run-{name}" / "config.json").read_text())
+        assert {k: config[k] for k in RECIPE_FIELDS} == {k: own[k] for k in RECIPE_FIELDS}, name
+        result = runner.invoke(main, ["sample", "--generator", str(ckpt), "--anchors", str(anchors), "--domains", "rgb,seg",
+                                      "--n", "2", "--batch-size", "2", "--out", str(tmp_path / f"sampled-{name}"),
+                                      "--no-progress"])
+        assert result.exit_code == 0, result.output
+        card = json.loads((tmp_path / f"sampled-{name}" / "dataset.json").read_text())
+        assert card["config"]["domains"] == ["rgb", "seg"] and card["config"]["anchors"]["seg"] != "generator"
+    assert not (tmp_path / "SHOULD_NOT_EXIST").exists()

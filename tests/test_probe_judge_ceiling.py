@@ -30,3 +30,10 @@ def test_the_render_probe_with_fits_target_processing_runs_and_records_it():
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert (report["targets"], report["photo_snap"], report["align_radius"], report["align_start"]) == ("render", 1, 2, 1)
     assert 0.0 <= report["miou"] <= 1.0 and "u_lip" in report["iou"]
+
+
+def test_target_processing_with_judge_targets_is_refused_in_one_line():
+    out = subprocess.run([sys.executable, "scripts/probe_judge_ceiling.py", "--photo-snap", "1", "--steps", "1"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "drop them with --targets judge" in out.stderr
+    assert "Traceback" not in out.stderr

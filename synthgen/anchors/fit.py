@@ -577,7 +577,7 @@ class _Fit:
         center = self.anchor.latent_center(self.generator)
         cycle_scale = self._latent_variance() if self.weights.cycle > 0 else None
         sampled_terms = self.weights.cycle > 0 or self.weights.realism > 0
-        # The mask parts photo snapping and part alignment move: the files' small classes, counted once.
+        # The mask parts photo snapping, trimming and part alignment move: the files' small classes, counted once.
         snaps = self.spec.kind == "mask" and cfg.photo_snap > 0
         trims = self.spec.kind == "mask" and cfg.photo_trim
         aligns = self.spec.kind == "mask" and cfg.align_radius > 0

@@ -22,8 +22,9 @@ and the shipped seg anchor is a recipe run continued 1,500 steps with it (docs/a
 large-class neighbour) whose colour in G's photo is nearer the mean of the part's large-class
 ring than TRIM_MARGIN times its distance to the part's own mean colour take the nearest large
 class (`trim_target`), where the part stands out from its ring by at least TRIM_MIN_CONTRAST. It
-reaches a part of several classes too (the lips drawn two rows tall where G draws one) and a part
-drawn thicker than the photo shows it (a brow).
+was made for a part of several classes (the lips drawn two rows tall where G draws one), which it
+barely moved, and a part drawn thicker than the photo shows it (a brow), which it thins; the labels
+gained against the judge, the downstream net did not (docs/anchors.md, "Parts trimmed to the photo").
 """
 from __future__ import annotations
 
