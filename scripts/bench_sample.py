@@ -3,7 +3,9 @@
 On one generator and one set of anchors, in one run:
   (p) a matmul probe of this machine: GFLOP/s of a 2048x2048 fp32 matmul with the torch
       threads in use, the "roofline peak";
-  (a) compute only: latents -> G once -> every regressor -> uint8 arrays, no encoding or IO;
+  (a) compute only: latents -> G once -> every regressor -> uint8 arrays, no encoding or IO,
+      as `synthgen sample` computes (on a CPU its --compute-procs lanes, started beforehand);
+  (a1) the same in this process on torch's threads (how `sample` computed before the lanes);
   (b) `sample_dataset` end to end: the same plus the encode pool, tar, manifests, stats;
   (c) a naive baseline: batch 1, the generator run again for every domain, loose PNG files;
   (e) encoding alone: ms per sample of one encode worker turning a sample into its fields;
@@ -11,7 +13,8 @@ On one generator and one set of anchors, in one run:
       the generator pass and of each head; roofline samples/s = peak / total FLOPs per
       sample, and (a), (b), (c) as fractions of it;
   (t) the generator alone (`synthesize`) at batch 1, 8, 32 and each head alone at batch 8, 32;
-  (d) peak RSS of `synthgen sample` subprocesses for growing --n (memory must stay flat);
+  (d) peak RSS of `synthgen sample` subprocesses for growing --n (memory must stay flat), and the
+      peak PSS of the process with its compute lanes (Linux);
   (r) with --real-size: compute-only samples/s and peak RSS of the FFHQ architectures
       (random weights) at batch 1, 8, 32, each (preset, batch) in a fresh subprocess.
 
@@ -125,7 +128,19 @@ def matmul_peak(size: int, repeats: int, device: str = "cpu", dtype: str = "floa
 
 
 # -- (a)-(c) ------------------------------------------------------------------------
-def bench_compute(cfg, prep, n: int) -> float:
+def bench_compute(cfg, lanes, n: int) -> float:
+    """(a): the blocks of n samples as `synthgen sample` computes them (its compute lanes, started)."""
+    from synthgen.sample.plan import plan_shards
+
+    started = time.perf_counter()
+    for task in plan_shards(0, n, cfg.shard_size):
+        for _ in lanes.run(task.indices, task.shard):
+            pass
+    return n / (time.perf_counter() - started)
+
+
+def bench_compute_threads(cfg, prep, n: int) -> float:
+    """(a1): the same blocks in this process on torch's threads (how `sample` computed before lanes)."""
     from synthgen.sample.plan import batches
     from synthgen.sample.sampler import compute_batch
 
@@ -161,9 +176,10 @@ def bench_encode(cfg, prep, n: int, repeats: int) -> float:
     return 1e3 * best / n
 
 
-def run_measured(argv: list[str], capture: bool = False) -> tuple[str, float, int]:
+def run_measured(argv: list[str], capture: bool = False, poll=None) -> tuple[str, float, int]:
     """Run a Python subprocess that imports the synthgen this process runs: (its stdout if
-    `capture`, its peak RSS in MB from wait4, its exit status)."""
+    `capture`, its peak RSS in MB from wait4, its exit status); `poll(pid)` is called every
+    0.25 s while it runs."""
     import synthgen
 
     root = str(Path(synthgen.__file__).resolve().parents[1])
@@ -171,33 +187,76 @@ def run_measured(argv: list[str], capture: bool = False) -> tuple[str, float, in
     proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                             text=True, env=env)
     text = proc.stdout.read() if capture else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    return text, usage.ru_maxrss / 1024, status
+    while True:  # wait4 (not Popen.poll, which would reap the child and lose its rusage)
+        pid, status, usage = os.wait4(proc.pid, 0 if poll is None else os.WNOHANG)
+        if pid:
+            return text, usage.ru_maxrss / 1024, status
+        poll(proc.pid)
+        time.sleep(0.25)
 
 
-def peak_rss_mb(args: list[str]) -> tuple[float, float]:
-    """(peak RSS in MB, seconds) of one `synthgen sample` subprocess."""
-    started = time.perf_counter()
-    _, mb, status = run_measured(["-m", "synthgen.cli", *args])
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc; [pid] elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo += children.get(out[-1], [])
+    return out
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size of pid and its descendants in MB: memory shared by forked lanes
+    counts once (summed RSS would count it in every process); 0 without /proc."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def peak_rss_mb(args: list[str]) -> tuple[float, float, float]:
+    """(peak RSS of the main process in MB, peak PSS of it and its compute lanes in MB, seconds)
+    of one `synthgen sample` subprocess."""
+    started, peak_pss = time.perf_counter(), [0.0]
+    _, mb, status = run_measured(["-m", "synthgen.cli", *args],
+                                 poll=lambda pid: peak_pss.append(max(peak_pss.pop(), tree_pss_mb(pid))))
     if status != 0:
         raise click.ClickException(f"synthgen sample failed: {' '.join(args)}")
-    return mb, time.perf_counter() - started
+    return mb, peak_pss[0], time.perf_counter() - started
 
 
 def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: Path, results: dict) -> None:
-    from synthgen.sample.sampler import sample_dataset
+    from synthgen.sample.sampler import compute_procs, open_lanes, sample_dataset
 
-    bench_compute(cfg, prep, min(cfg.batch_size, n_samples))  # warm-up
-    a_runs, b_runs = [], []
+    results["compute_procs"] = procs = compute_procs(cfg, prep)
+    click.echo(f"compute lanes: {procs} ({'one thread each' if prep.device.type == 'cpu' else prep.device})")
+    bench_compute_threads(cfg, prep, min(cfg.batch_size, n_samples))  # warm-up
+    a_runs, a1_runs, b_runs = [], [], []
     for r in range(repeats):
-        a_runs.append(bench_compute(cfg, prep, n_samples))
+        with open_lanes(cfg, prep, procs) as lanes:  # started outside the timing: (b) pays for its own start
+            bench_compute(cfg, lanes, min(cfg.batch_size, n_samples))
+            a_runs.append(bench_compute(cfg, lanes, n_samples))
+        a1_runs.append(bench_compute_threads(cfg, prep, n_samples))
         run_cfg = dataclasses.replace(cfg, out_dir=tmp / f"out{r}")
         started = time.perf_counter()
         sample_dataset(run_cfg, "bench", prepared=prep)
         b_runs.append(n_samples / (time.perf_counter() - started))
-        click.echo(f"run {r + 1}: (a) {a_runs[-1]:.2f} samples/s, (b) {b_runs[-1]:.2f}")  # a timed-out run still shows these
-    results["a_runs"], results["b_runs"] = a_runs, b_runs
+        click.echo(f"run {r + 1}: (a) {a_runs[-1]:.2f} samples/s, (a1) {a1_runs[-1]:.2f} on {torch.get_num_threads()} "
+                   f"torch threads in this process, (b) {b_runs[-1]:.2f}")  # a timed-out run still shows these
+    results["a_runs"], results["a1_runs"], results["b_runs"] = a_runs, a1_runs, b_runs
     results["a_compute_samples_per_s"] = max(a_runs)
+    results["a1_compute_threads_samples_per_s"] = max(a1_runs)
     results["b_end_to_end_samples_per_s"] = max(b_runs)
     results["c_naive_samples_per_s"] = bench_naive(prep, n_naive, tmp / "naive", cfg.seed, cfg.dtype)
     results["e_encode_ms_per_sample"] = bench_encode(cfg, prep, min(64, n_samples), repeats)
@@ -253,7 +312,9 @@ def echo_roofline(flops: dict, peak: float | None, results: dict) -> None:
     roof = peak * 1e9 / flops["total_per_sample"]
     flops["roofline_samples_per_s"] = roof
     line = f"roofline {roof:.2f} samples/s ({peak:.1f} GFLOP/s / {fmt_flops(flops['total_per_sample'])})"
-    for key, label in (("a_compute_samples_per_s", "(a) compute"), ("b_end_to_end_samples_per_s", "(b) end to end"),
+    for key, label in (("a_compute_samples_per_s", "(a) compute"),
+                       ("a1_compute_threads_samples_per_s", "(a1) compute on threads"),
+                       ("b_end_to_end_samples_per_s", "(b) end to end"),
                        ("c_naive_samples_per_s", "(c) naive")):
         if key in results:
             flops[key.split("_samples")[0] + "_over_roofline"] = results[key] / roof
@@ -473,13 +534,15 @@ def main(preset, world, domains, n_samples, n_naive, batch_size, workers, png_le
             gen_rss, anchors_rss = build_world(tmp / "rss_world", rss_preset, rss_names)
             results["rss"] = {}
             for n in [int(v) for v in rss_n.split(",")]:
-                mb, seconds = peak_rss_mb([
+                mb, pss, seconds = peak_rss_mb([
                     "sample", "--generator", str(gen_rss), "--anchors", str(anchors_rss), "--domains", rss_domains,
                     "--num-samples", str(n), "--out", str(tmp / f"rss{n}"), "--device", device, "--dtype", dtype, "--no-progress",
                     "--batch-size", str(batch_size), "--workers", str(workers),
                 ])
-                results["rss"][n] = {"peak_rss_mb": round(mb, 1), "seconds": round(seconds, 1)}
-                click.echo(f"--n {n}: peak RSS {mb:.0f} MB in {seconds:.0f}s")
+                results["rss"][n] = {"peak_rss_mb": round(mb, 1), "peak_tree_pss_mb": round(pss, 1),
+                                     "seconds": round(seconds, 1)}
+                click.echo(f"--n {n}: peak RSS {mb:.0f} MB (main process), peak PSS with the compute lanes "
+                           f"{pss:.0f} MB, in {seconds:.0f}s")
         if real_size:
             presets = [p for p in real_presets.split(",") if p]
             results["real_size"] = run_real_size(tmp, presets, parse_ints(real_batches), real_n, real_domains,

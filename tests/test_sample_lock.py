@@ -90,7 +90,7 @@ def test_the_lock_goes_on_error_and_is_only_ever_removed_by_its_run(world, tmp_p
     def broken(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(sampler, "compute_batch", broken)
+    monkeypatch.setattr(sampler, "compute_block", broken)
     result = CliRunner().invoke(main, sample_args(*world, tmp_path / "out", domains="rgb", n=10))
     assert isinstance(result.exception, RuntimeError)
     assert not (tmp_path / "out" / LOCK_NAME).exists()

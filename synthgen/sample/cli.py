@@ -64,6 +64,10 @@ def _command_line(ctx: click.Context) -> str:
               help="zlib level of every PNG (1: fastest; up to 9: smaller files, more CPU).")
 @click.option("--workers", type=click.IntRange(min=0), default=default_of(SampleConfig, "workers"), show_default=True,
               help="Encoding threads per process (0 encodes on the main thread).")
+@click.option("--compute-procs", type=click.IntRange(min=1), default=None,
+              show_default="auto: one per torch thread (the cores, or OMP_NUM_THREADS), as many as memory holds",
+              help="On a CPU: processes computing blocks side by side, each on one thread; the output does not "
+                   "depend on it. On a GPU the blocks run in this process.")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
               help="Compute dtype (autocast) of generator and regressors.")
 @click.option("--device", default="auto", show_default=True,

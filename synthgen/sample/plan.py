@@ -36,6 +36,7 @@ class SampleConfig:
     quality: int = 95  # webp/jpeg quality
     png_level: int = 1  # zlib level: 1 is the fastest; higher levels trade CPU for smaller files
     workers: int = field(default_factory=lambda: min(8, available_cpus()))  # encoding threads (PIL and zlib release the GIL)
+    compute_procs: int | None = None  # CPU: processes computing blocks side by side, one thread each; None = auto
     dtype: str = "float32"  # compute dtype of generator and regressors
     device: str = "auto"  # "auto" (Accelerate picks), "cpu" (forces CPU even under torchrun), "cuda:N"
     overwrite: bool = False  # delete an existing dataset with a different config

@@ -29,10 +29,11 @@ from synthgen.dataset.card import (
 from synthgen.dataset.layout import ShardTask, domain_fields, is_complete, shard_paths
 from synthgen.dataset.manifest import MANIFEST_VERSION, manifest_schema, merge_manifests
 from synthgen.errors import UserError
+from synthgen.sample.compute_lanes import ComputeLanes, auto_lanes
 from synthgen.sample.encode import EncodeOptions, EncodePool, SampleArrays
 from synthgen.sample.lock import hold, print_warning
 from synthgen.sample.plan import (
-    SampleConfig, batches, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
+    SampleConfig, blocks, estimate_sample_bytes, plan_shards, shards_for_rank, step_size,
 )
 from synthgen.sample.quality import label_scores
 from synthgen.sample.shard_writer import ShardWriter
@@ -143,6 +144,19 @@ def load_heads(domains: Sequence[str], anchors_dir: str | None, generator: Any, 
         if head.anchor is None:
             head.size = common
     return heads
+
+
+def load_world(cfg: SampleConfig, device: torch.device | None = None) -> tuple[Any, list[DomainHead], str]:
+    """The generator, the heads of cfg's domains and the generator's fingerprint, loaded on
+    `device` (default: the CPU)."""
+    device = torch.device("cpu") if device is None else device
+    generator = load_frozen_generator(cfg.generator, cfg.class_index, device)
+    if cfg.style_mix_prob > 0 and generator.latent_kind != "w+":
+        raise SampleSetupError("--style-mix needs a w+ generator (StyleGAN2); BigGAN-deep has a single z")
+    fingerprint = generator.fingerprint
+    heads = load_heads(cfg.domains, cfg.anchors_dir, generator, device, fingerprint,
+                       builtin_generator=is_builtin_generator(cfg.generator))
+    return generator, heads, fingerprint
 
 
 def output_side(generator: Any, heads: Sequence[DomainHead]) -> int:
@@ -378,12 +392,7 @@ def prepare(cfg: SampleConfig, command: str) -> Prepared:
     check_device(cfg.device)
     state = make_state(cfg.device)
     device = rank_device(state, cfg.device)
-    generator = load_frozen_generator(cfg.generator, cfg.class_index, device)
-    if cfg.style_mix_prob > 0 and generator.latent_kind != "w+":
-        raise SampleSetupError("--style-mix needs a w+ generator (StyleGAN2); BigGAN-deep has a single z")
-    fingerprint = generator.fingerprint
-    heads = load_heads(cfg.domains, cfg.anchors_dir, generator, device, fingerprint,
-                       builtin_generator=is_builtin_generator(cfg.generator))
+    generator, heads, fingerprint = load_world(cfg, device)
     card = build_card(config=dataset_config(cfg, generator, heads, fingerprint), start_index=cfg.start_index,
                       n_samples=cfg.n_samples, command=command)
     return Prepared(state, device, generator, heads, card, tasks)
@@ -403,6 +412,8 @@ def describe_plan(cfg: SampleConfig, prep: Prepared) -> str:
         f"psi {cfg.truncation_psi}, style mix {cfg.style_mix_prob}",
         f"shards       {len(prep.tasks)} of {cfg.shard_size} ({prep.tasks[0].name}..{prep.tasks[-1].name}), "
         f"{done} already complete",
+        "compute      " + (f"{compute_procs(cfg, prep)} process(es) of one thread each (CPU)"
+                             if prep.device.type == "cpu" else f"this process on {prep.device}"),
         f"ranks        {world}: " + ", ".join(
             f"rank {r}: {len(shards_for_rank(prep.tasks, r, world))}" for r in range(min(world, 8))
         ) + (" ..." if world > 8 else ""),
@@ -459,8 +470,10 @@ def _write_dataset(cfg: SampleConfig, prep: Prepared, started: float) -> SampleR
     schema = manifest_schema([h.spec for h in prep.heads])
     specs = [h.spec for h in prep.heads]
     opts = EncodeOptions(cfg.image_format, cfg.quality, cfg.png_level)
-    with _progress(state, total=sum(t.count for t in todo), world=state.num_processes,
-                   enabled=cfg.show_progress) as tick:
+    # The lanes start first: a forked lane must not inherit the writer's or the encoders' threads.
+    with open_lanes(cfg, prep, None if todo else 1) as lanes, \
+            _progress(state, total=sum(t.count for t in todo), world=state.num_processes,
+                      enabled=cfg.show_progress) as tick:
         sink = ShardSink(out_dir, schema, maxsize=max(2 * step_size(cfg.batch_size), 4 * cfg.workers), on_sample=tick,
                          rank=state.process_index)
         sink.start()
@@ -468,8 +481,8 @@ def _write_dataset(cfg: SampleConfig, prep: Prepared, started: float) -> SampleR
             try:
                 for task in todo:
                     sink.put(_Start(task))
-                    for indices in batches(task.indices, cfg.batch_size):
-                        for sample in compute_batch(prep.generator, prep.heads, indices, cfg, task.shard):
+                    for samples in lanes.run(task.indices, task.shard):
+                        for sample in samples:
                             sink.put(pool.submit(sample))
                     sink.put(_Commit())
             finally:
@@ -480,6 +493,18 @@ def _write_dataset(cfg: SampleConfig, prep: Prepared, started: float) -> SampleR
     state.wait_for_everyone()
     return SampleResult(out_dir, len(sink.written), len(mine) - len(todo),
                         sum(t.count for t in sink.written), time.perf_counter() - started)
+
+
+def compute_procs(cfg: SampleConfig, prep: Prepared) -> int:
+    """Lane processes of this rank (compute_lanes.py): --compute-procs, or auto; 1 off the CPU."""
+    if prep.device.type != "cpu":
+        return 1
+    return cfg.compute_procs or auto_lanes(int(prep.generator.resolution))
+
+
+def open_lanes(cfg: SampleConfig, prep: Prepared, procs: int | None = None) -> ComputeLanes:
+    """The compute lanes of this rank (enter them to start): `procs`, else compute_procs."""
+    return ComputeLanes(cfg, prep, procs or compute_procs(cfg, prep), compute_block, load_world)
 
 
 def write_merged_manifest(out_dir: Path) -> int:
