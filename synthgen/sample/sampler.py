@@ -5,7 +5,8 @@ every requested regressor reads the same features -> codecs.decode -> uint8 arra
 The arrays go to the encode pool; a writer thread takes the encoded samples in index
 order and streams them into the shard's tar. A bounded queue between the two sides
 keeps memory flat whatever --n is, and lets the device run ahead of PNG encoding and
-disk until the queue is full.
+disk until the queue is full. On a CPU the blocks are computed on one thread each, in the
+compute lanes of compute_lanes.py (processes side by side); on a GPU in this process.
 """
 from __future__ import annotations
 
