@@ -89,3 +89,9 @@ def test_a_spawned_lane_that_cannot_load_the_world_says_why(world, tmp_path, mon
     with pytest.raises(ComputeLaneError, match="the seg file changed on disk after sampling started: rerun"):
         with open_lanes(cfg, prep, procs=2):
             pass
+
+
+def test_dry_run_names_the_lanes(world, tmp_path):
+    result = run(sample_args(*world, tmp_path / "dry", "--dry-run", "--compute-procs", "3"))
+    assert "compute      3 lane processes, one thread each (CPU)" in result.output
+    assert not (tmp_path / "dry").exists()

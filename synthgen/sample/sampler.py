@@ -413,8 +413,7 @@ def describe_plan(cfg: SampleConfig, prep: Prepared) -> str:
         f"psi {cfg.truncation_psi}, style mix {cfg.style_mix_prob}",
         f"shards       {len(prep.tasks)} of {cfg.shard_size} ({prep.tasks[0].name}..{prep.tasks[-1].name}), "
         f"{done} already complete",
-        "compute      " + (f"{compute_procs(cfg, prep)} process(es) of one thread each (CPU)"
-                             if prep.device.type == "cpu" else f"this process on {prep.device}"),
+        f"compute      {_describe_compute(cfg, prep)}",
         f"ranks        {world}: " + ", ".join(
             f"rank {r}: {len(shards_for_rank(prep.tasks, r, world))}" for r in range(min(world, 8))
         ) + (" ..." if world > 8 else ""),
@@ -422,6 +421,13 @@ def describe_plan(cfg: SampleConfig, prep: Prepared) -> str:
         f"({', '.join(f'{k} {v / 1e3:.1f} KB' for k, v in est.per_domain.items())}; rough)",
     ]
     return "\n".join(lines)
+
+
+def _describe_compute(cfg: SampleConfig, prep: Prepared) -> str:
+    if prep.device.type != "cpu":
+        return f"this process on {prep.device}"
+    procs = compute_procs(cfg, prep)
+    return "this process, one thread (CPU)" if procs == 1 else f"{procs} lane processes, one thread each (CPU)"
 
 
 def clear_dataset(out_dir: Path) -> None:
