@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -31,8 +32,9 @@ def test_world_folder_flops_roofline_and_part_timings(bench, world, tmp_path):
     assert flops["heads_per_sample"]["seg"] > 0 and flops["heads_per_sample"]["landmark"] > 0
     assert flops["total_per_sample"] == pytest.approx(
         flops["mapping_per_sample"] + flops["generator_per_sample"] + sum(flops["heads_per_sample"].values()))
-    for key in ("a_compute", "b_end_to_end", "c_naive"):
+    for key in ("a_compute", "a1_compute_threads", "b_end_to_end", "c_naive"):
         assert flops[f"{key}_over_roofline"] > 0
+    assert numbers["compute_procs"] >= 1 and len(numbers["a1_runs"]) == 1
     assert numbers["e_encode_ms_per_sample"] > 0
     timings = numbers["timings"]
     assert set(timings["generator"]) == {"1", "8"} and timings["g_batch8_over_batch1"] > 0
@@ -76,3 +78,16 @@ def test_real_size_runs_each_config_in_its_own_process(bench, tmp_path):
     assert (row["device"], row["dtype"]) == ("cpu", "bfloat16")  # the child's sampler ran in the asked dtype
     # The peak is read from the parent (os.wait4), the loaded size in the child, each rounded.
     assert row["peak_rss_mb"] >= row["rss_after_load_mb"] - 1 > 0
+
+
+def test_peak_memory_counts_the_process_with_its_lanes(bench, tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(bench.main, [
+        "--n", "0", "--probe-repeats", "0", "--rss-n", "16", "--rss-preset", "tiny", "--rss-domains", "rgb",
+        "--batch-size", "8", "--workers", "0", "--json-out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())["rss"]["16"]
+    assert row["peak_rss_mb"] > 100 and row["seconds"] > 0
+    if Path("/proc/self/smaps_rollup").exists():  # Linux: read from /proc while it ran; elsewhere 0
+        assert 100 < row["peak_tree_pss_mb"] < 4 * row["peak_rss_mb"]
