@@ -28,14 +28,26 @@ def test_lanes_and_thread_counts_do_not_change_bytes(world, tmp_path, monkeypatc
     if start not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {start} here")
     monkeypatch.setattr(compute_lanes, "LANE_START", start)
+    from synthgen.sample import sampler
+
+    seen = []
+
+    def counted(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return compute_block(*args, **kwargs)
+
+    compute_block = sampler.compute_block
     one = tmp_path / "one"
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the caller's threads: the blocks still run on one
     try:
-        run(sample_args(*world, one, "--compute-procs", "1"))
+        with monkeypatch.context() as patch:
+            patch.setattr(sampler, "compute_block", counted)
+            run(sample_args(*world, one, "--compute-procs", "1"))
         assert torch.get_num_threads() == 2  # restored after sampling
     finally:
         torch.set_num_threads(threads)
+    assert seen and set(seen) == {1}
     two = tmp_path / "two"
     run(sample_args(*world, two, "--compute-procs", "2"))
     assert shard_hashes(two) == shard_hashes(one)
