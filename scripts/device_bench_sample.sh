@@ -52,7 +52,7 @@ for p in $PARTS; do
   shipped_fp32) part shipped_fp32 120 $SHIPPED;;
   shipped_bf16) part shipped_bf16 120 $SHIPPED --dtype bfloat16;;
   ffhq256_bf16) part ffhq256_bf16 150 --preset ffhq256 --domains rgb,seg,sketch,landmark --dtype bfloat16 --n ${N_256:-1024} \
-    --n-naive 8 --batch-size 32 --workers "$WORKERS" --g-batches 1,32 --head-batches 32 --probe-size 8192 --repeats $REPEATS;;
+    --n-naive 8 --batch-size 32 --workers "$WORKERS" --g-batches 1,8,32 --head-batches 8,32 --probe-size 8192 --repeats $REPEATS;;
   real_bf16) part real_bf16 150 --n 0 --probe-repeats 0 --real-size --real-presets ffhq256,ffhq1024 --real-batches 1,8,32 \
     --dtype bfloat16;;
   *) echo "unknown part $p (shipped_fp32 shipped_bf16 ffhq256_bf16 real_bf16)" >&2; exit 2;;
