@@ -228,12 +228,11 @@ def tree_pss_mb(pid: int) -> float:
 def peak_rss_mb(args: list[str]) -> tuple[float, float, float]:
     """(peak RSS of the main process in MB, peak PSS of it and its compute lanes in MB, seconds)
     of one `synthgen sample` subprocess."""
-    started, peak_pss = time.perf_counter(), [0.0]
-    _, mb, status = run_measured(["-m", "synthgen.cli", *args],
-                                 poll=lambda pid: peak_pss.append(max(peak_pss.pop(), tree_pss_mb(pid))))
+    started, pss_readings = time.perf_counter(), [0.0]
+    _, mb, status = run_measured(["-m", "synthgen.cli", *args], poll=lambda pid: pss_readings.append(tree_pss_mb(pid)))
     if status != 0:
         raise click.ClickException(f"synthgen sample failed: {' '.join(args)}")
-    return mb, peak_pss[0], time.perf_counter() - started
+    return mb, max(pss_readings), time.perf_counter() - started
 
 
 def run_throughput(cfg, prep, n_samples: int, n_naive: int, repeats: int, tmp: Path, results: dict) -> None:
