@@ -29,6 +29,25 @@ def user_errors():
         raise click.ClickException(str(exc)) from None
 
 
+def reference_training_options(what: str, seed_help: str):
+    """--out, --steps, --batch-size, --seed and --n of the commands that train a reference network."""
+    options = (
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                     help=f"Where to write the {what} (.safetensors)."),
+        click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Optimizer steps."),
+        click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Pairs per step."),
+        click.option("--seed", type=int, default=0, show_default=True, help=seed_help),
+        click.option("--n", type=click.IntRange(1), default=None, help="Use only the first N pairs (default: all)."),
+    )
+
+    def decorate(command):
+        for option in reversed(options):  # click lists options in decorator order, top first
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @click.group("eval")
 def eval_group() -> None:
     """Measure translations and the value of synthetic data against ground truth."""
@@ -37,12 +56,7 @@ def eval_group() -> None:
 @eval_group.command("train-segmenter")
 @click.option("--data", type=InputPath(path_type=Path), required=True,
               help="Training pairs: a folder with rgb/ and seg/ (same stems) or WebDataset shards.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the segmenter (.safetensors).")
-@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Pairs per step.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of init, batch order and augmentation.")
-@click.option("--n", type=click.IntRange(1), default=None, help="Use only the first N pairs (default: all).")
+@reference_training_options("segmenter", seed_help="Seed of init, batch order and augmentation.")
 @click.option("--size", type=click.IntRange(8), default=None,
               help="Resize pairs to SIZE x SIZE (default: keep the files' size).")
 @click.option("--num-classes", type=click.IntRange(2, 256), default=19, show_default=True,
@@ -252,12 +266,7 @@ def consistency_command(dataset, judge, landmark_judge, n, min_pixels, out):
 @eval_group.command("train-landmark-detector")
 @click.option("--data", type=InputPath(file_okay=False, path_type=Path), required=True,
               help="Training pairs: a folder with rgb/ and landmark/<stem>.npy (synthgen toyfaces render --domains rgb,landmark).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the detector (.safetensors).")
-@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Pairs per step.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of init and batch order.")
-@click.option("--n", type=click.IntRange(1), default=None, help="Use only the first N pairs (default: all).")
+@reference_training_options("detector", seed_help="Seed of init and batch order.")
 @click.option("--base-channels", type=click.IntRange(4), default=16, show_default=True,
               help="Width of the U-Net's first level (doubles at each of 3 levels).")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay).")
