@@ -106,10 +106,12 @@ class ComputeLanes:
         if self.on_cpu:
             self._threads.enter_context(torch_threads(1))
         if self.procs > 1:
-            expected = {"generator": self.prep.card["config"]["generator_fingerprint"],
-                        **{h.spec.name: h.fingerprint for h in self.prep.heads}}
-            if LANE_START == "fork":  # the lanes inherit the loaded models
+            expected = {}
+            if LANE_START == "fork":  # the lanes inherit the loaded models: nothing to check
                 _lane.update(generator=self.prep.generator, heads=self.prep.heads)
+            else:  # a spawned lane loads the files again and checks they are the ones loaded here
+                expected = {"generator": self.prep.card["config"]["generator_fingerprint"],
+                            **{h.spec.name: h.fingerprint for h in self.prep.heads}}
             try:
                 self._executor = ProcessPoolExecutor(
                     self.procs, mp_context=get_context(LANE_START), initializer=_start_lane,
